@@ -1,1 +1,86 @@
-fn main() {}
+//! Project automation for docsync, run as `cargo xtask <command>` (alias in `.cargo/config.toml`).
+//!
+//! - `ci`: exactly what CI runs (fmt, clippy, check-layers, cargo deny, build, offline tests).
+//! - `check-layers`: the dependency direction of `ARCHITECTURE.md`, checked against `cargo metadata`.
+//! - `bench`, `fuzz`: not yet implemented (issues 8 and 9).
+//!
+//! This is deliberately small: std, `anyhow` and `serde_json` only, so it compiles in seconds.
+
+mod ci;
+mod layers;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [flags]
+
+commands:
+  ci [--skip-deny] [--allow-network]
+        run exactly what CI runs: fmt, clippy, check-layers, cargo deny, build, and the tests
+        in a loopback-only network namespace
+        --skip-deny       leave out cargo deny (e.g. where cargo-deny is not installed)
+        --allow-network   if no network namespace can be made, run the tests unprotected
+  check-layers
+        check every workspace dependency edge against the layer table (see ARCHITECTURE.md)
+  bench     not yet implemented (issue 8)
+  fuzz      not yet implemented (issue 9)
+";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("xtask: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    let Some((command, flags)) = args.split_first() else {
+        print!("{USAGE}");
+        bail!("no command given");
+    };
+    let root = project_root();
+    match command.as_str() {
+        "ci" => {
+            let mut options = ci::Options::default();
+            for flag in flags {
+                match flag.as_str() {
+                    "--skip-deny" => options.skip_deny = true,
+                    "--allow-network" => options.allow_network = true,
+                    other => bail!("unknown flag `{other}` for `ci`\n\n{USAGE}"),
+                }
+            }
+            ci::run(&root, &options)
+        }
+        "check-layers" => {
+            no_flags(command, flags)?;
+            layers::run(&root)
+        }
+        // Placeholders, filled in by their issues.
+        "bench" => bail!("not yet implemented: see issue 8"),
+        "fuzz" => bail!("not yet implemented: see issue 9"),
+        "help" | "--help" | "-h" => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        other => bail!("unknown command `{other}`\n\n{USAGE}"),
+    }
+}
+
+fn no_flags(command: &str, flags: &[String]) -> Result<()> {
+    if let Some(flag) = flags.first() {
+        bail!("`{command}` takes no flags, got `{flag}`");
+    }
+    Ok(())
+}
+
+/// The workspace root: the parent of this crate's directory.
+fn project_root() -> PathBuf {
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
+}
