@@ -164,13 +164,10 @@ fn every_byte_matters() {
     for i in 0..expected.len() {
         let mut bytes = expected.clone();
         bytes[i] ^= 0x01;
-        match SignedEntry::from_slice(&bytes, DecodeLimits::default()) {
-            Ok(decoded) => {
-                assert_ne!(decoded, original, "flipping byte {i} went unnoticed");
-                // The signatures cover every field, so any accepted change fails verification.
-                assert!(decoded.verify().is_err(), "byte {i}");
-            }
-            Err(_) => {}
+        if let Ok(decoded) = SignedEntry::from_slice(&bytes, DecodeLimits::default()) {
+            assert_ne!(decoded, original, "flipping byte {i} went unnoticed");
+            // The signatures cover every field, so any accepted change fails verification.
+            assert!(decoded.verify().is_err(), "byte {i}");
         }
     }
 }
