@@ -103,16 +103,33 @@ fn deny(root: &Path, options: &Options) -> Result<()> {
     // The advisory database is a git repository on github.com, which CI cannot reach (it only has
     // crates.io). Check advisories when the database can be fetched, or with a copy already on disk;
     // otherwise say loudly that they were not checked.
-    if cargo(root, ["deny", "fetch", "db"]).is_ok() {
-        cargo(root, ["deny", "check", "--disable-fetch", "advisories"])
-    } else if advisory_db_on_disk() {
-        println!("warning: cannot fetch the advisory database; checking against the copy on disk");
-        cargo(root, ["deny", "check", "--disable-fetch", "advisories"])
+    println!("$ cargo deny fetch db");
+    let fetch = Command::new("cargo")
+        .args(["deny", "fetch", "db"])
+        .current_dir(root)
+        .output()
+        .context("cannot run `cargo deny fetch db`")?;
+    let check_advisories = ["deny", "check", "--disable-fetch", "advisories"];
+    if fetch.status.success() {
+        return cargo(root, check_advisories);
+    }
+    let stderr = String::from_utf8_lossy(&fetch.stderr);
+    let reason = stderr
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .unwrap_or("");
+    if advisory_db_on_disk() {
+        println!(
+            "warning: cannot fetch the advisory database ({reason}); checking against the copy \
+             already on disk, which may be stale"
+        );
+        cargo(root, check_advisories)
     } else {
         println!(
-            "warning: advisories NOT checked: the advisory database (github.com/RustSec/advisory-db) \
-             is unreachable and there is no copy on disk. Run `cargo deny check advisories` where \
-             github.com is reachable."
+            "warning: advisories (and yanked crates) NOT checked: the advisory database \
+             (github.com/rustsec/advisory-db) cannot be fetched ({reason}) and there is no copy \
+             on disk. Run `cargo deny check advisories` where github.com is reachable."
         );
         Ok(())
     }
