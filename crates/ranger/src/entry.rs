@@ -1,0 +1,33 @@
+//! What reconciliation needs to know about the things it reconciles.
+
+use std::fmt::Debug;
+
+use crate::Fingerprint;
+
+/// A key: totally ordered; ranges are ranges of keys.
+pub trait RangeKey: Ord + Clone + Debug {
+    /// An upper bound of the number of bytes this key takes in an encoded message; used to keep
+    /// messages under the size budget.
+    fn encoded_len(&self) -> usize;
+}
+
+/// A value: ordered by last-write-wins (the greater value wins).
+pub trait RangeValue: Ord + Clone + Debug {}
+
+/// An element of the reconciled set.
+pub trait RangeEntry: Clone + Debug {
+    /// The key type.
+    type Key: RangeKey;
+    /// The value type.
+    type Value: RangeValue;
+
+    /// The key of this entry. At most one entry per key is in a set.
+    fn key(&self) -> &Self::Key;
+    /// The value of this entry.
+    fn value(&self) -> &Self::Value;
+    /// The per-entry fingerprint. Two entries with the same fingerprint are treated as equal.
+    fn fingerprint(&self) -> Fingerprint;
+    /// An upper bound of the number of bytes this entry takes in an encoded message (including
+    /// whatever per-item metadata the wire format attaches), used for the size budget.
+    fn encoded_len(&self) -> usize;
+}
