@@ -24,7 +24,11 @@ mod capability;
 pub mod encoding;
 mod entry;
 mod error;
+mod heads;
 mod keys;
+mod policy;
+mod query;
+pub mod store;
 
 pub use capability::{Capability, CapabilityKind};
 pub use entry::{
@@ -35,8 +39,14 @@ pub use entry::{
 pub use error::{
     CapabilityError, DecodeError, KeyParseError, ReadOnlyError, ValidationError, VerifyError,
 };
+pub use heads::AuthorHeads;
 pub use keys::{
     Author, AuthorId, AuthorPublicKey, KEY_LEN, NamespaceId, NamespacePublicKey, NamespaceSecret,
     SIGNATURE_LEN,
 };
+pub use policy::{DownloadPolicy, FilterKind};
+pub use query::{AuthorFilter, KeyFilter, Query, QueryCursor, QueryKind, SortBy, SortDirection};
 pub use ranger::Fingerprint;
+pub use store::{
+    ImportOutcome, InsertOutcome, KeyInterval, MemStore, QueryPage, Store, StoreError,
+};

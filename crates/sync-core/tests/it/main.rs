@@ -15,3 +15,4 @@ pub(crate) fn golden_author() -> Author {
 pub(crate) fn golden_namespace() -> NamespaceSecret {
     NamespaceSecret::from_bytes(&[0xb2; 32])
 }
+mod store;
