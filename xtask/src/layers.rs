@@ -252,6 +252,11 @@ pub(crate) fn check(packages: &[Package]) -> Vec<Violation> {
 
 /// The rule `dep` breaks as a dependency of `layer`'s package, if any.
 fn broken_rule(layer: &Layer, dep: &Dep) -> Option<String> {
+    // A crate naming itself (a dev-dependency that turns on a feature for its own tests, e.g.
+    // sync-core's `test-suite`) crosses no layer.
+    if dep.name == layer.package {
+        return None;
+    }
     if dep.workspace {
         let allowed = layer.workspace_deps.contains(&dep.name.as_str())
             || (dep.kind == DepKind::Dev
@@ -475,6 +480,11 @@ mod tests {
     fn ranger_dev_depending_on_a_workspace_crate_fails() {
         let violations = with_edge("ranger", "sync-core", Some("dev"));
         only_violation(&violations, "ranger", "sync-core", DepKind::Dev);
+    }
+
+    #[test]
+    fn self_dev_dependency_is_allowed() {
+        assert_eq!(with_edge("sync-core", "sync-core", Some("dev")), vec![]);
     }
 
     #[test]
