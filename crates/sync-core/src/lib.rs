@@ -28,6 +28,7 @@ mod heads;
 mod keys;
 mod policy;
 mod query;
+mod replica;
 pub mod store;
 
 pub use capability::{Capability, CapabilityKind};
@@ -47,6 +48,7 @@ pub use keys::{
 pub use policy::{DownloadPolicy, FilterKind};
 pub use query::{AuthorFilter, KeyFilter, Query, QueryCursor, QueryKind, SortBy, SortDirection};
 pub use ranger::Fingerprint;
+pub use replica::{ContentStatus, ReplicaStore};
 pub use store::{
     ImportOutcome, InsertOutcome, KeyInterval, MemStore, QueryPage, Store, StoreError,
 };

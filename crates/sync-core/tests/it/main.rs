@@ -15,4 +15,5 @@ pub(crate) fn golden_author() -> Author {
 pub(crate) fn golden_namespace() -> NamespaceSecret {
     NamespaceSecret::from_bytes(&[0xb2; 32])
 }
+mod replica;
 mod store;
