@@ -1,3 +1,4 @@
 //! Differential tests: our data model against the real iroh-docs 0.101 types.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod differential;

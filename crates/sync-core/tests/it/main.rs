@@ -1,4 +1,5 @@
 //! Integration tests of sync-core: golden vectors, round trips, validation.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod golden;
 mod roundtrip;

@@ -1,0 +1,120 @@
+//! Tuning of a reconciliation session.
+
+use crate::message::{FINGERPRINT_PART_OVERHEAD, MESSAGE_OVERHEAD};
+
+/// How a [`Session`](crate::Session) splits ranges and how large its messages may get.
+///
+/// Built by [`Config::reference`] (exactly iroh-docs 0.101) or [`Config::bounded`] (our defaults
+/// with a message budget), optionally adjusted with [`Config::custom`]. The fields are private so
+/// that every `Config` in existence satisfies the invariants checked there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Config {
+    split_factor: usize,
+    leaf_size: usize,
+    max_message_bytes: Option<usize>,
+}
+
+/// Why [`Config::custom`] refused its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A range must be split into at least two parts, or recursion would not make progress.
+    #[error("split factor must be at least 2, got {0}")]
+    SplitFactor(usize),
+    /// A range of one entry cannot be split, so the leaf size must be at least 1.
+    #[error("leaf size must be at least 1, got {0}")]
+    LeafSize(usize),
+    /// The budget must at least hold a message with a couple of fingerprint parts.
+    #[error("message budget must be at least {min} bytes, got {got}")]
+    Budget {
+        /// The smallest accepted budget, [`Config::MIN_MESSAGE_BYTES`].
+        min: usize,
+        /// The budget that was asked for.
+        got: usize,
+    },
+}
+
+impl Config {
+    /// The smallest message budget [`Config::custom`] accepts. A real budget must also hold the
+    /// largest entry plus two fingerprint parts; a message that cannot make progress within the
+    /// budget ends the session with [`ProcessError::BudgetTooSmall`](crate::ProcessError).
+    pub const MIN_MESSAGE_BYTES: usize = MESSAGE_OVERHEAD + 3 * FINGERPRINT_PART_OVERHEAD;
+
+    /// Placeholder split factor of [`Config::bounded`]; to be chosen by measurement
+    /// (docs/BENCHMARKS.md).
+    pub const DEFAULT_SPLIT_FACTOR: usize = 4;
+
+    /// Placeholder leaf size of [`Config::bounded`]; to be chosen by measurement.
+    pub const DEFAULT_LEAF_SIZE: usize = 1;
+
+    /// Exactly the behaviour of iroh-docs 0.101 (`SyncConfig::default()`): split factor 2, leaf
+    /// size 1 and no message budget. Messages, parts and value order are the same as the
+    /// reference produces, byte for byte once encoded.
+    pub fn reference() -> Self {
+        Config {
+            split_factor: 2,
+            leaf_size: 1,
+            max_message_bytes: None,
+        }
+    }
+
+    /// Our defaults ([`Config::DEFAULT_SPLIT_FACTOR`], [`Config::DEFAULT_LEAF_SIZE`]) with no
+    /// message larger than `max_message_bytes` (as estimated by
+    /// [`Message::encoded_len`](crate::Message::encoded_len)).
+    pub fn bounded(max_message_bytes: usize) -> Result<Self, ConfigError> {
+        Self::custom(
+            Self::DEFAULT_SPLIT_FACTOR,
+            Self::DEFAULT_LEAF_SIZE,
+            Some(max_message_bytes),
+        )
+    }
+
+    /// Every knob:
+    /// * `split_factor` (iroh-docs: `split_factor`, 2): into how many parts a range whose
+    ///   fingerprints differ is split; at least 2;
+    /// * `leaf_size` (iroh-docs: `max_set_size`, 1): a range with at most this many local entries
+    ///   is sent as its entries rather than as a fingerprint; at least 1;
+    /// * `max_message_bytes`: the message budget, `None` for unbounded (iroh-docs); at least
+    ///   [`Config::MIN_MESSAGE_BYTES`].
+    pub fn custom(
+        split_factor: usize,
+        leaf_size: usize,
+        max_message_bytes: Option<usize>,
+    ) -> Result<Self, ConfigError> {
+        if split_factor < 2 {
+            return Err(ConfigError::SplitFactor(split_factor));
+        }
+        if leaf_size < 1 {
+            return Err(ConfigError::LeafSize(leaf_size));
+        }
+        if let Some(got) = max_message_bytes
+            && got < Self::MIN_MESSAGE_BYTES
+        {
+            return Err(ConfigError::Budget {
+                min: Self::MIN_MESSAGE_BYTES,
+                got,
+            });
+        }
+        Ok(Config {
+            split_factor,
+            leaf_size,
+            max_message_bytes,
+        })
+    }
+
+    /// Into how many parts a range whose fingerprints differ is split.
+    pub fn split_factor(&self) -> usize {
+        self.split_factor
+    }
+
+    /// Ranges with at most this many local entries are sent as entries.
+    pub fn leaf_size(&self) -> usize {
+        self.leaf_size
+    }
+
+    /// The message budget in bytes, `None` if unbounded.
+    pub fn max_message_bytes(&self) -> Option<usize> {
+        self.max_message_bytes
+    }
+}

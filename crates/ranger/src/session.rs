@@ -1,0 +1,783 @@
+//! One side of a reconciliation: turns each incoming message into the reply.
+
+use std::cmp::Ordering;
+use std::convert::Infallible;
+use std::ops::ControlFlow;
+
+use crate::message::{FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len};
+use crate::{
+    Config, Fingerprint, Interval, Message, MessagePart, Range, RangeEntry, RangeFingerprint,
+    RangeItem, RangeKey, Store,
+};
+
+/// What the caller decides about the entries that pass through a session.
+///
+/// `M` is the per-value metadata that travels next to each entry in a [`RangeItem`] (iroh-docs
+/// sends a content status).
+pub trait Hooks<E: RangeEntry, M> {
+    /// Why an incoming entry was refused.
+    type Rejection;
+
+    /// Checks an incoming entry before it is offered to the store. An `Err` drops the entry
+    /// (counted in [`SessionOutcome::entries_rejected`]) and passes it to
+    /// [`on_reject`](Hooks::on_reject).
+    fn validate(&mut self, entry: &E, meta: &M) -> Result<(), Self::Rejection>;
+
+    /// Called with every entry [`validate`](Hooks::validate) refused. Does nothing by default.
+    fn on_reject(&mut self, entry: E, meta: M, reason: Self::Rejection) {
+        let _ = (entry, meta, reason);
+    }
+
+    /// Called with every incoming entry the store actually stored (not for entries it kept an
+    /// older or equal copy of, or dropped for its own reasons).
+    fn on_insert(&mut self, entry: E, meta: M);
+
+    /// The metadata to send with an outgoing entry.
+    fn meta(&mut self, entry: &E) -> M;
+}
+
+/// [`Hooks`] that accept every entry, ignore insertions and send `M::default()` as metadata.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AcceptAll;
+
+impl<E: RangeEntry, M: Default> Hooks<E, M> for AcceptAll {
+    type Rejection = Infallible;
+
+    fn validate(&mut self, _entry: &E, _meta: &M) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn on_insert(&mut self, _entry: E, _meta: M) {}
+
+    fn meta(&mut self, _entry: &E) -> M {
+        M::default()
+    }
+}
+
+/// Counters of one side of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SessionOutcome {
+    /// Values received in items, whether or not they were stored (iroh-docs `num_recv`).
+    pub entries_received: u64,
+    /// Values sent in items (iroh-docs `num_sent`).
+    pub entries_sent: u64,
+    /// Received values the store actually stored.
+    pub entries_inserted: u64,
+    /// Received values [`Hooks::validate`] refused.
+    pub entries_rejected: u64,
+    /// Messages processed ([`Session::process_message`] calls).
+    pub rounds: u64,
+    /// Messages produced, including the initial one.
+    pub messages_sent: u64,
+    /// Sum of [`Message::encoded_len`] over the messages produced.
+    pub bytes_sent: u64,
+    /// The largest [`Message::encoded_len`] of a message produced.
+    pub largest_message: usize,
+}
+
+/// Why a step of a session failed. Either way the session is over.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProcessError<S> {
+    /// The store failed.
+    #[error("store failed")]
+    Store(#[source] S),
+    /// The message budget cannot hold even one part that makes progress (an entry or a key
+    /// larger than the budget allows, or a budget too small for the keys the peer sent).
+    #[error("message budget of {budget} bytes cannot hold a part of {needed} bytes")]
+    BudgetTooSmall {
+        /// The bytes the smallest useful message would take.
+        needed: usize,
+        /// The configured budget.
+        budget: usize,
+    },
+}
+
+/// One side of a reconciliation session.
+///
+/// Sans-IO: the caller moves messages between peers, ends the session when a step returns
+/// `None` (or the peer does), and supplies the store and the hooks for every step. The session
+/// holds only the configuration and the counters; everything that is left to do travels in the
+/// messages themselves, so a peer that stops on `None` (as iroh-docs does) never leaves work
+/// behind on our side.
+#[derive(Debug, Clone)]
+pub struct Session {
+    config: Config,
+    outcome: SessionOutcome,
+}
+
+impl Session {
+    /// A new session side with this configuration.
+    pub fn new(config: Config) -> Self {
+        Session {
+            config,
+            outcome: SessionOutcome::default(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The counters so far.
+    pub fn outcome(&self) -> &SessionOutcome {
+        &self.outcome
+    }
+
+    /// The counters, consuming the session.
+    pub fn into_outcome(self) -> SessionOutcome {
+        self.outcome
+    }
+
+    /// The message that opens a session: `[RangeFingerprint { (x, x), fingerprint of all }]` with
+    /// `x` the first key of the store, or `empty_key` if the store is empty (iroh-docs uses the
+    /// default record identifier: 64 zero bytes and an empty key). `x` only anchors the peer's
+    /// first split.
+    pub fn initial_message<E, M, S>(
+        &mut self,
+        store: &mut S,
+        empty_key: E::Key,
+    ) -> Result<Message<E, M>, ProcessError<S::Error>>
+    where
+        E: RangeEntry,
+        S: Store<E>,
+    {
+        let x = store
+            .key_at(Interval::all(), 0)
+            .map_err(ProcessError::Store)?
+            .unwrap_or(empty_key);
+        let fingerprint = store
+            .fingerprint(Interval::all())
+            .map_err(ProcessError::Store)?;
+        let part = RangeFingerprint {
+            range: Range::new(x.clone(), x),
+            fingerprint,
+        };
+        let message = Message::new(vec![MessagePart::RangeFingerprint(part)]);
+        if let Some(budget) = self.config.max_message_bytes() {
+            let needed = message.encoded_len();
+            if needed > budget {
+                return Err(ProcessError::BudgetTooSmall { needed, budget });
+            }
+        }
+        self.record_sent(&message);
+        Ok(message)
+    }
+
+    /// Processes one incoming message and returns the reply, or `None` if there is nothing left
+    /// to say (then the session is over for this side).
+    ///
+    /// With [`Config::reference`] this is exactly the iroh-docs 0.101 step: all items first, then
+    /// all fingerprints, in the order received, and the reply parts in that order.
+    ///
+    /// * An item with `have_local == false`: our entries in its range minus those some incoming
+    ///   value with the same key and a value `>=` ours covers (computed before storing anything),
+    ///   then each incoming value is validated and offered to the store, then the difference is
+    ///   sent back as an item over the same range with `have_local == true` unless it is empty.
+    ///   An item with `have_local == true` is stored and never answered.
+    /// * A fingerprint: nothing if ours is equal; our entries as an item (`have_local == false`)
+    ///   if we have at most `leaf_size` entries there or the peer's fingerprint is
+    ///   [`Fingerprint::EMPTY`]; otherwise the range is split at `split_factor - 1` pivots (the
+    ///   entries of rank `floor(n * i / split_factor)` in circular order; for the whole set the
+    ///   entry of rank 0 as well) and each non-empty sub-range goes out as a fingerprint if it
+    ///   holds more than `leaf_size` entries, as an item otherwise.
+    ///
+    /// With a message budget, parts are handled in key order instead, and whatever does not fit
+    /// is deferred *inside the reply*: the tail of an item is replaced by the fingerprint of the
+    /// rest of its range, and once the message is full every remaining range with work left is
+    /// sent back as our fingerprint of it (adjacent ones merged into one covering range if even
+    /// those do not fit). A peer that follows the reference rules answers those like any other
+    /// fingerprint, so the session continues until everything is reconciled.
+    pub fn process_message<E, M, S, H>(
+        &mut self,
+        store: &mut S,
+        hooks: &mut H,
+        message: Message<E, M>,
+    ) -> Result<Option<Message<E, M>>, ProcessError<S::Error>>
+    where
+        E: RangeEntry,
+        S: Store<E>,
+        H: Hooks<E, M>,
+    {
+        self.outcome.rounds += 1;
+        let mut parts = message.parts;
+        let budget = self.config.max_message_bytes();
+        if budget.is_some() {
+            // Key order: non-wrapping ranges by start, then the wrapping one (and whole-set
+            // ones). Disjoint ranges sorted like this leave every unprocessed range after the
+            // last processed one, so one covering range [frontier, last end) holds the rest.
+            parts.sort_by(|a, b| {
+                let (a, b) = (a.range(), b.range());
+                (a.x >= a.y)
+                    .cmp(&(b.x >= b.y))
+                    .then_with(|| a.x.cmp(&b.x))
+            });
+        } else {
+            // Reference order: items first, then fingerprints, each in the order received.
+            let (items, fingerprints): (Vec<_>, Vec<_>) = parts
+                .into_iter()
+                .partition(|p| matches!(p, MessagePart::RangeItem(_)));
+            parts = items;
+            parts.extend(fingerprints);
+        }
+
+        // tails[i]: the longest key among the parts after part i.
+        let mut tails = vec![0usize; parts.len()];
+        if budget.is_some() {
+            let mut longest = 0;
+            for (i, part) in parts.iter().enumerate().rev() {
+                tails[i] = longest;
+                let range = part.range();
+                longest = longest
+                    .max(range.x.encoded_len())
+                    .max(range.y.encoded_len());
+            }
+        }
+
+        let mut step = Step {
+            config: self.config,
+            budget: budget.unwrap_or(usize::MAX),
+            store,
+            hooks,
+            outcome: &mut self.outcome,
+            out: Vec::new(),
+            size: crate::message::MESSAGE_OVERHEAD,
+            pending: None,
+        };
+        let count = parts.len();
+        for (i, (part, tail)) in parts.into_iter().zip(tails).enumerate() {
+            let ctx = Ctx {
+                tail,
+                after_part: if i + 1 < count {
+                    FINGERPRINT_PART_OVERHEAD + 2 * tail
+                } else {
+                    0
+                },
+            };
+            match part {
+                MessagePart::RangeItem(item) => step.item(item, ctx)?,
+                MessagePart::RangeFingerprint(fp) => step.fingerprint(fp, ctx)?,
+            }
+        }
+        if let Some(pending) = step.pending.take() {
+            step.carriers(pending)?;
+        }
+        let out = std::mem::take(&mut step.out);
+        drop(step);
+        if out.is_empty() {
+            return Ok(None);
+        }
+        let message = Message::new(out);
+        self.record_sent(&message);
+        Ok(Some(message))
+    }
+
+    fn record_sent<E: RangeEntry, M>(&mut self, message: &Message<E, M>) {
+        let len = message.encoded_len();
+        self.outcome.messages_sent += 1;
+        self.outcome.bytes_sent += len as u64;
+        self.outcome.largest_message = self.outcome.largest_message.max(len);
+        self.outcome.entries_sent += message.value_count() as u64;
+    }
+}
+
+/// Budget facts about the part being processed.
+#[derive(Clone, Copy)]
+struct Ctx {
+    /// The longest key among the parts after this one.
+    tail: usize,
+    /// Bytes to keep free once this part is fully answered: room for one fingerprint covering
+    /// the parts after it (0 for the last part).
+    after_part: usize,
+}
+
+/// A prefix of a range's entries selected for an item.
+struct Chunk<E: RangeEntry> {
+    /// In circular order.
+    values: Vec<E>,
+    end: ChunkEnd<E::Key>,
+}
+
+enum ChunkEnd<K> {
+    /// The values are all there is (of interest) in the range.
+    Whole,
+    /// The values are those of `[x, key)`; the rest did not fit.
+    At(K),
+    /// Not even one value fits; the smallest useful item would need this many bytes (with the
+    /// reserve after it).
+    Nothing(usize),
+}
+
+/// The values of an incoming item, ordered for merging against our range.
+struct Incoming<'v, E, M> {
+    values: &'v [(E, M)],
+    /// Indices into `values`, sorted by the circular order of the item's range.
+    order: Vec<usize>,
+}
+
+impl<E: RangeEntry, M> Incoming<'_, E, M> {
+    /// Whether an incoming value has `ours`' key and a value `>= ours`. `pos` is a cursor into
+    /// `order`; calls must come in circular order of `ours`.
+    fn covers(&self, range: &Range<E::Key>, ours: &E, pos: &mut usize) -> bool {
+        let key_at = |i: usize| self.order.get(i).and_then(|&j| self.values.get(j));
+        while let Some((theirs, _)) = key_at(*pos) {
+            if range.circular_cmp(theirs.key(), ours.key()) == Ordering::Less {
+                *pos += 1;
+            } else {
+                break;
+            }
+        }
+        let mut i = *pos;
+        while let Some((theirs, _)) = key_at(i) {
+            if theirs.key() != ours.key() {
+                return false;
+            }
+            if theirs.value() >= ours.value() {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+}
+
+/// The state of one `process_message` call.
+struct Step<'a, E: RangeEntry, M, S, H> {
+    config: Config,
+    /// `usize::MAX` when unbounded.
+    budget: usize,
+    store: &'a mut S,
+    hooks: &'a mut H,
+    outcome: &'a mut SessionOutcome,
+    out: Vec<MessagePart<E, M>>,
+    /// Estimated size of `out` as a message.
+    size: usize,
+    /// Once the message is full: the ranges still to be reconciled, in key order.
+    pending: Option<Vec<Range<E::Key>>>,
+}
+
+impl<E, M, S, H> Step<'_, E, M, S, H>
+where
+    E: RangeEntry,
+    S: Store<E>,
+    H: Hooks<E, M>,
+{
+    fn remaining(&self) -> usize {
+        self.budget.saturating_sub(self.size)
+    }
+
+    fn fits(&self, bytes: usize) -> bool {
+        bytes <= self.remaining()
+    }
+
+    /// Bytes to keep free when the frontier is at `key` inside a part ending at a key of
+    /// `end_len` bytes: one fingerprint from `key` to the furthest end still to come.
+    fn reserve_at(key: &E::Key, end_len: usize, ctx: Ctx) -> usize {
+        FINGERPRINT_PART_OVERHEAD + key.encoded_len() + end_len.max(ctx.tail)
+    }
+
+    fn push(&mut self, part: MessagePart<E, M>) {
+        self.size += part.encoded_len();
+        self.out.push(part);
+    }
+
+    /// The message is full: `rest` and everything after it is deferred.
+    fn overflow(&mut self, rest: Range<E::Key>, needed: usize) -> Result<(), ProcessError<S::Error>> {
+        if self.out.is_empty() {
+            return Err(ProcessError::BudgetTooSmall {
+                needed: needed.saturating_add(self.size),
+                budget: self.budget,
+            });
+        }
+        self.pending = Some(vec![rest]);
+        Ok(())
+    }
+
+    fn fingerprint(
+        &mut self,
+        part: RangeFingerprint<E::Key>,
+        ctx: Ctx,
+    ) -> Result<(), ProcessError<S::Error>> {
+        let RangeFingerprint {
+            range,
+            fingerprint: theirs,
+        } = part;
+        let ours = self
+            .store
+            .range_fingerprint(&range)
+            .map_err(ProcessError::Store)?;
+        if ours == theirs {
+            return Ok(());
+        }
+        if let Some(pending) = &mut self.pending {
+            pending.push(range);
+            return Ok(());
+        }
+        let n = self
+            .store
+            .range_count(&range)
+            .map_err(ProcessError::Store)?;
+        if n <= self.config.leaf_size() as u64 || theirs == Fingerprint::EMPTY {
+            let end = range.y.clone();
+            let chunk = self.collect(&range, &end, ctx.after_part, None, true, ctx)?;
+            self.emit(range, &end, chunk, false)
+        } else {
+            self.split(range, n, ctx)
+        }
+    }
+
+    fn split(
+        &mut self,
+        range: Range<E::Key>,
+        n: u64,
+        ctx: Ctx,
+    ) -> Result<(), ProcessError<S::Error>> {
+        let k = self.config.split_factor() as u64;
+        let all = range.is_all();
+        let mut ranks = Vec::new();
+        if all {
+            ranks.push(0);
+        }
+        for i in 1..k {
+            // floor(n * i / k) without overflow
+            let r = u64::try_from(u128::from(n) * u128::from(i) / u128::from(k)).unwrap_or(n);
+            if r > 0 && r < n && ranks.last() != Some(&r) {
+                ranks.push(r);
+            }
+        }
+        let mut pivots = Vec::with_capacity(ranks.len());
+        for &r in &ranks {
+            let key = self
+                .store
+                .range_key_at(&range, r)
+                .map_err(ProcessError::Store)?;
+            // The count said rank r exists; a store that disagrees only loses a pivot.
+            if let Some(key) = key {
+                pivots.push((r, key));
+            }
+        }
+
+        // Sub-ranges with their entry counts, in the order they are sent.
+        let mut subs: Vec<(Range<E::Key>, u64)> = Vec::with_capacity(pivots.len() + 1);
+        let end = if all {
+            if pivots.len() < 2 {
+                // Cannot happen with a consistent store (n >= 2 gives ranks 0 and >= 1).
+                // Answer with our fingerprint of the whole range; the peer splits it.
+                let fingerprint = self
+                    .store
+                    .range_fingerprint(&range)
+                    .map_err(ProcessError::Store)?;
+                let size = fingerprint_part_len(&range.x, &range.y);
+                if !self.fits(size + ctx.after_part) {
+                    return self.overflow(range, size + ctx.after_part);
+                }
+                self.push(MessagePart::RangeFingerprint(RangeFingerprint {
+                    range,
+                    fingerprint,
+                }));
+                return Ok(());
+            }
+            // Starting at the second pivot and wrapping around, as iroh-docs orders them.
+            let m = pivots.len();
+            for t in 0..m {
+                let i = (t + 1) % m;
+                let next = (i + 1) % m;
+                let (ri, ki) = &pivots[i];
+                let (rn, kn) = &pivots[next];
+                let count = if next == 0 { n - ri } else { rn - ri };
+                subs.push((Range::new(ki.clone(), kn.clone()), count));
+            }
+            pivots[1].1.clone()
+        } else {
+            let mut start = (0u64, range.x.clone());
+            for (r, key) in pivots {
+                let (r0, k0) = std::mem::replace(&mut start, (r, key.clone()));
+                subs.push((Range::new(k0, key), r - r0));
+            }
+            let (r0, k0) = start;
+            subs.push((Range::new(k0, range.y.clone()), n - r0));
+            range.y.clone()
+        };
+
+        let end_len = end.encoded_len();
+        let last = subs.len() - 1;
+        for (idx, (sub, count)) in subs.into_iter().enumerate() {
+            let after = if idx == last {
+                ctx.after_part
+            } else {
+                Self::reserve_at(&sub.y, end_len, ctx)
+            };
+            if count > self.config.leaf_size() as u64 {
+                let size = fingerprint_part_len(&sub.x, &sub.y);
+                if !self.fits(size + after) {
+                    // Defer the rest of this range as one; if nothing of it went out yet,
+                    // defer it as received (its keys are the ones the reserve was sized for).
+                    let rest = if idx == 0 {
+                        range
+                    } else {
+                        Range::new(sub.x, end)
+                    };
+                    return self.overflow(rest, size + after);
+                }
+                let fingerprint = self
+                    .store
+                    .range_fingerprint(&sub)
+                    .map_err(ProcessError::Store)?;
+                self.push(MessagePart::RangeFingerprint(RangeFingerprint {
+                    range: sub,
+                    fingerprint,
+                }));
+            } else {
+                let chunk = self.collect(&sub, &end, after, None, true, ctx)?;
+                if let (ChunkEnd::Nothing(needed), 0) = (&chunk.end, idx) {
+                    let needed = *needed;
+                    return self.overflow(range, needed);
+                }
+                self.emit(sub, &end, chunk, false)?;
+                if self.pending.is_some() {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn item(&mut self, item: RangeItem<E, M>, ctx: Ctx) -> Result<(), ProcessError<S::Error>> {
+        let RangeItem {
+            range,
+            values,
+            have_local,
+        } = item;
+        self.outcome.entries_received += values.len() as u64;
+
+        let mut reply = None;
+        let mut theirs = None;
+        if !have_local {
+            if self.pending.is_none() {
+                let mut order: Vec<usize> = (0..values.len()).collect();
+                order.sort_by(|&a, &b| match (values.get(a), values.get(b)) {
+                    (Some((a, _)), Some((b, _))) => range.circular_cmp(a.key(), b.key()),
+                    _ => Ordering::Equal,
+                });
+                let incoming = Incoming {
+                    values: &values,
+                    order,
+                };
+                let end = range.y.clone();
+                reply = Some(self.collect(&range, &end, ctx.after_part, Some(&incoming), false, ctx)?);
+            } else {
+                // Deferred: we will only tell whether the range still differs, by comparing our
+                // fingerprint with theirs (which is that of exactly these values).
+                let mut fp = Fingerprint::EMPTY;
+                for (e, _) in &values {
+                    fp ^= e.fingerprint();
+                }
+                theirs = Some(fp);
+            }
+        }
+
+        self.store_values(values)?;
+
+        if let Some(chunk) = reply {
+            if chunk.values.is_empty() && matches!(chunk.end, ChunkEnd::Whole) {
+                return Ok(());
+            }
+            let end = range.y.clone();
+            self.emit(range, &end, chunk, true)?;
+        } else if let Some(theirs) = theirs {
+            let ours = self
+                .store
+                .range_fingerprint(&range)
+                .map_err(ProcessError::Store)?;
+            if ours != theirs
+                && let Some(pending) = &mut self.pending
+            {
+                pending.push(range);
+            }
+        }
+        Ok(())
+    }
+
+    fn store_values(&mut self, values: Vec<(E, M)>) -> Result<(), ProcessError<S::Error>> {
+        for (entry, meta) in values {
+            match self.hooks.validate(&entry, &meta) {
+                Err(reason) => {
+                    self.outcome.entries_rejected += 1;
+                    self.hooks.on_reject(entry, meta, reason);
+                }
+                Ok(()) => {
+                    if self.store.insert(&entry).map_err(ProcessError::Store)? {
+                        self.outcome.entries_inserted += 1;
+                        self.hooks.on_insert(entry, meta);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Selects the entries of `range` (all of them, or those `incoming` does not cover) that fit
+    /// in the message, in circular order.
+    ///
+    /// `end` is where the part being answered ends (for the reserve), `after` the bytes to keep
+    /// free if the whole range goes out. `empty_item`: whether an item without values is worth
+    /// sending (a request for the peer's entries) or not (an empty answer).
+    fn collect(
+        &mut self,
+        range: &Range<E::Key>,
+        end: &E::Key,
+        after: usize,
+        incoming: Option<&Incoming<'_, E, M>>,
+        empty_item: bool,
+        ctx: Ctx,
+    ) -> Result<Chunk<E>, ProcessError<S::Error>> {
+        let remaining = self.remaining();
+        let end_len = end.encoded_len();
+        let x_len = range.x.encoded_len();
+        let mut values: Vec<E> = Vec::new();
+        let mut bytes = 0usize;
+        // Number of values at the last point where the chunk could end (before values[ok]).
+        let mut ok: Option<usize> = None;
+        let mut full = false;
+        let mut needed = 0usize;
+        let mut pos = 0usize;
+        self.store
+            .range_for_each(range, |e| {
+                if let Some(incoming) = incoming
+                    && incoming.covers(range, &e, &mut pos)
+                {
+                    return ControlFlow::Continue(());
+                }
+                let stop_here = item_part_len(x_len + e.key().encoded_len(), values.len(), bytes)
+                    + Self::reserve_at(e.key(), end_len, ctx);
+                if stop_here > remaining {
+                    full = true;
+                    needed = stop_here;
+                    return ControlFlow::Break(());
+                }
+                ok = Some(values.len());
+                bytes += e.encoded_len();
+                values.push(e);
+                ControlFlow::Continue(())
+            })
+            .map_err(ProcessError::Store)?;
+
+        if !full {
+            if values.is_empty() && !empty_item {
+                return Ok(Chunk {
+                    values,
+                    end: ChunkEnd::Whole,
+                });
+            }
+            let whole = item_part_len(x_len + range.y.encoded_len(), values.len(), bytes) + after;
+            if whole <= remaining {
+                return Ok(Chunk {
+                    values,
+                    end: ChunkEnd::Whole,
+                });
+            }
+            needed = whole;
+        }
+        match ok {
+            Some(n) if n > 0 => {
+                let key = values.get(n).map(|e| e.key().clone());
+                values.truncate(n);
+                Ok(Chunk {
+                    values,
+                    end: key.map_or(ChunkEnd::Nothing(needed), ChunkEnd::At),
+                })
+            }
+            _ => Ok(Chunk {
+                values: Vec::new(),
+                end: ChunkEnd::Nothing(needed),
+            }),
+        }
+    }
+
+    /// Sends `chunk` as an item over `range` (or its prefix), deferring what did not fit up to
+    /// `end`, the end of the part being answered.
+    fn emit(
+        &mut self,
+        range: Range<E::Key>,
+        end: &E::Key,
+        chunk: Chunk<E>,
+        have_local: bool,
+    ) -> Result<(), ProcessError<S::Error>> {
+        let Chunk { mut values, end: chunk_end } = chunk;
+        let (item_range, rest) = match chunk_end {
+            ChunkEnd::Whole => (range, None),
+            ChunkEnd::At(m) => {
+                let rest = Range::new(m.clone(), end.clone());
+                (Range::new(range.x, m), Some(rest))
+            }
+            ChunkEnd::Nothing(needed) => {
+                return self.overflow(Range::new(range.x, end.clone()), needed);
+            }
+        };
+        // Circular order to ascending order, which is what iroh-docs sends: the values at or
+        // above x come first in circular order; rotate them behind the ones below x.
+        let x = &item_range.x;
+        let at_or_above = values.partition_point(|e| e.key() >= x);
+        values.rotate_left(at_or_above);
+        let values = values
+            .into_iter()
+            .map(|e| {
+                let meta = self.hooks.meta(&e);
+                (e, meta)
+            })
+            .collect();
+        self.push(MessagePart::RangeItem(RangeItem {
+            range: item_range,
+            values,
+            have_local,
+        }));
+        if let Some(rest) = rest {
+            self.pending = Some(vec![rest]);
+        }
+        Ok(())
+    }
+
+    /// Sends each deferred range as our fingerprint of it while they fit, then one fingerprint
+    /// covering all the rest.
+    fn carriers(&mut self, pending: Vec<Range<E::Key>>) -> Result<(), ProcessError<S::Error>> {
+        let Some(last) = pending.last() else {
+            return Ok(());
+        };
+        let last_y = last.y.clone();
+        let mut iter = pending.into_iter().peekable();
+        while let Some(range) = iter.next() {
+            let size = fingerprint_part_len(&range.x, &range.y);
+            let reserve = iter
+                .peek()
+                .map_or(0, |next| fingerprint_part_len(&next.x, &last_y));
+            let replaced = !self.fits(size + reserve);
+            let range = if replaced {
+                Range::new(range.x, last_y.clone())
+            } else {
+                range
+            };
+            let size = fingerprint_part_len(&range.x, &range.y);
+            if !self.fits(size) {
+                return Err(ProcessError::BudgetTooSmall {
+                    needed: self.size + size,
+                    budget: self.budget,
+                });
+            }
+            let covers_rest = replaced;
+            let fingerprint = self
+                .store
+                .range_fingerprint(&range)
+                .map_err(ProcessError::Store)?;
+            self.push(MessagePart::RangeFingerprint(RangeFingerprint {
+                range,
+                fingerprint,
+            }));
+            if covers_rest {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! The narrow view of a set that reconciliation needs.
+
+use std::ops::ControlFlow;
+
+use crate::{Fingerprint, Interval, Range, RangeEntry};
+
+/// A set of entries, at most one per key, as reconciliation sees it.
+///
+/// The required methods answer queries about a plain [`Interval`] (inclusive start, exclusive
+/// end, either side possibly unbounded, never inverted); the provided `range_*` methods build the
+/// wrap-around and whole-set [`Range`] semantics on top of them, so a backend never has to.
+///
+/// **Complexity.** Reconciliation calls [`count`](Store::count), [`fingerprint`](Store::fingerprint)
+/// and [`key_at`](Store::key_at) a few times per range per round. A store meant for large sets
+/// should answer each in O(log n), with an index that keeps subtree sizes and XOR aggregates
+/// (see [`MemStore`](crate::MemStore)); a store that scans the interval instead is correct but
+/// turns every round into O(n) work, as in iroh-docs 0.101. [`for_each`](Store::for_each) is
+/// called only for ranges whose entries are about to be sent or matched against incoming ones,
+/// and is stopped as soon as a message is full, so it should stream rather than collect.
+///
+/// The store decides what an insertion means (last-write-wins, prefix deletion, ...); the
+/// algorithm only needs to know whether the entry was stored.
+pub trait Store<E: RangeEntry> {
+    /// The error of every operation.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The number of entries whose key lies in `interval`. Should be O(log n).
+    fn count(&mut self, interval: Interval<'_, E::Key>) -> Result<u64, Self::Error>;
+
+    /// The fingerprint of the entries in `interval`: [`Fingerprint::EMPTY`] XOR the
+    /// per-entry [`RangeEntry::fingerprint`] of each of them (so `EMPTY` for no entries).
+    /// Should be O(log n).
+    fn fingerprint(&mut self, interval: Interval<'_, E::Key>) -> Result<Fingerprint, Self::Error>;
+
+    /// The key of the entry of rank `rank` (0-based, ascending) among the entries in `interval`,
+    /// or `None` if `rank >= count(interval)`. Should be O(log n).
+    fn key_at(
+        &mut self,
+        interval: Interval<'_, E::Key>,
+        rank: u64,
+    ) -> Result<Option<E::Key>, Self::Error>;
+
+    /// Calls `f` with each entry in `interval`, in ascending key order, until `f` returns
+    /// [`ControlFlow::Break`] or the interval is exhausted.
+    fn for_each<F>(&mut self, interval: Interval<'_, E::Key>, f: F) -> Result<(), Self::Error>
+    where
+        F: FnMut(E) -> ControlFlow<()>;
+
+    /// Offers `entry` to the store. Returns `true` if it was stored, `false` if the store kept
+    /// what it had (for example because it holds a newer value for the key).
+    fn insert(&mut self, entry: &E) -> Result<bool, Self::Error>;
+
+    /// The number of entries in `range`.
+    fn range_count(&mut self, range: &Range<E::Key>) -> Result<u64, Self::Error> {
+        if range.is_all() {
+            return self.count(Interval::all());
+        }
+        let (first, second) = range.intervals();
+        let mut n = self.count(first)?;
+        if let Some(second) = second {
+            n += self.count(second)?;
+        }
+        Ok(n)
+    }
+
+    /// The fingerprint of the entries in `range`.
+    fn range_fingerprint(&mut self, range: &Range<E::Key>) -> Result<Fingerprint, Self::Error> {
+        if range.is_all() {
+            return self.fingerprint(Interval::all());
+        }
+        let (first, second) = range.intervals();
+        let mut fp = self.fingerprint(first)?;
+        if let Some(second) = second {
+            // Both halves are seeded with EMPTY; XOR one seed away.
+            fp ^= self.fingerprint(second)? ^ Fingerprint::EMPTY;
+        }
+        Ok(fp)
+    }
+
+    /// The key of the entry of rank `rank` in the circular order of `range` (see [`Range`]).
+    fn range_key_at(
+        &mut self,
+        range: &Range<E::Key>,
+        rank: u64,
+    ) -> Result<Option<E::Key>, Self::Error> {
+        let (first, second) = range.intervals();
+        let Some(second) = second else {
+            return self.key_at(first, rank);
+        };
+        let n = self.count(first)?;
+        if rank < n {
+            self.key_at(first, rank)
+        } else {
+            self.key_at(second, rank - n)
+        }
+    }
+
+    /// Calls `f` with each entry of `range` in circular order (see [`Range`]) until `f` breaks.
+    fn range_for_each<F>(&mut self, range: &Range<E::Key>, mut f: F) -> Result<(), Self::Error>
+    where
+        F: FnMut(E) -> ControlFlow<()>,
+    {
+        let (first, second) = range.intervals();
+        let mut stopped = false;
+        self.for_each(first, |e| {
+            let flow = f(e);
+            stopped = flow.is_break();
+            flow
+        })?;
+        match second {
+            Some(second) if !stopped => self.for_each(second, f),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<E: RangeEntry, S: Store<E> + ?Sized> Store<E> for &mut S {
+    type Error = S::Error;
+
+    fn count(&mut self, interval: Interval<'_, E::Key>) -> Result<u64, Self::Error> {
+        (**self).count(interval)
+    }
+
+    fn fingerprint(&mut self, interval: Interval<'_, E::Key>) -> Result<Fingerprint, Self::Error> {
+        (**self).fingerprint(interval)
+    }
+
+    fn key_at(
+        &mut self,
+        interval: Interval<'_, E::Key>,
+        rank: u64,
+    ) -> Result<Option<E::Key>, Self::Error> {
+        (**self).key_at(interval, rank)
+    }
+
+    fn for_each<F>(&mut self, interval: Interval<'_, E::Key>, f: F) -> Result<(), Self::Error>
+    where
+        F: FnMut(E) -> ControlFlow<()>,
+    {
+        (**self).for_each(interval, f)
+    }
+
+    fn insert(&mut self, entry: &E) -> Result<bool, Self::Error> {
+        (**self).insert(entry)
+    }
+
+    fn range_count(&mut self, range: &Range<E::Key>) -> Result<u64, Self::Error> {
+        (**self).range_count(range)
+    }
+
+    fn range_fingerprint(&mut self, range: &Range<E::Key>) -> Result<Fingerprint, Self::Error> {
+        (**self).range_fingerprint(range)
+    }
+
+    fn range_key_at(
+        &mut self,
+        range: &Range<E::Key>,
+        rank: u64,
+    ) -> Result<Option<E::Key>, Self::Error> {
+        (**self).range_key_at(range, rank)
+    }
+
+    fn range_for_each<F>(&mut self, range: &Range<E::Key>, f: F) -> Result<(), Self::Error>
+    where
+        F: FnMut(E) -> ControlFlow<()>,
+    {
+        (**self).range_for_each(range, f)
+    }
+}

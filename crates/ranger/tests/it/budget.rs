@@ -1,0 +1,139 @@
+//! Bounded messages: bootstrapping a large set to an empty peer, scattered differences with a
+//! tiny budget, and the error when an entry cannot fit at all.
+
+use ranger::{Config, MemStore, ProcessError, Session};
+
+use crate::support::{Counting, Entry, Key, RunOptions, Side, contents, lww_union, run_with, store};
+
+fn big_store(n: usize, offset: usize) -> MemStore<Entry> {
+    (0..n).map(|i| Entry::new(&format!("key-{:07}", i + offset), 7)).collect()
+}
+
+fn bootstrap(n: usize, budget: usize, full_side_initiates: bool, peer_config: Config) {
+    let config = Config::custom(4, 1, Some(budget)).unwrap();
+    let (mut a, mut b) = if full_side_initiates {
+        (big_store(n, 0), MemStore::new())
+    } else {
+        (MemStore::new(), big_store(n, 0))
+    };
+    let (ca, cb) = if full_side_initiates {
+        (config, peer_config)
+    } else {
+        (peer_config, config)
+    };
+    let options = RunOptions {
+        keep_transcript: false,
+        check_fingerprints: false,
+        max_messages: 100_000,
+    };
+    let mut largest = [0usize; 2];
+    let run = run_with(&mut a, &mut b, ca, cb, &options, |side, msg| {
+        let i = if side == Side::A { 0 } else { 1 };
+        largest[i] = largest[i].max(msg.encoded_len());
+    });
+    assert_eq!(a.len(), n);
+    assert_eq!(b.len(), n);
+    assert_eq!(contents(&a), contents(&b));
+    let (full, full_largest) = if full_side_initiates {
+        (&run.a, largest[0])
+    } else {
+        (&run.b, largest[1])
+    };
+    assert!(
+        full_largest <= budget,
+        "largest message {full_largest} > budget {budget}"
+    );
+    assert_eq!(full.largest_message, full_largest);
+    // Every entry crossed exactly once: nothing is re-sent when chunks are deferred.
+    assert_eq!(full.entries_sent, n as u64);
+    // And it took many messages, not one.
+    assert!(full.messages_sent as usize >= n * 10 / budget);
+}
+
+#[test]
+fn bootstrap_100k_from_the_full_side() {
+    bootstrap(100_000, 8 * 1024, true, Config::custom(4, 1, Some(8 * 1024)).unwrap());
+}
+
+#[test]
+fn bootstrap_100k_from_the_empty_side() {
+    bootstrap(100_000, 8 * 1024, false, Config::custom(4, 1, Some(8 * 1024)).unwrap());
+}
+
+/// The empty peer runs the reference rules; our side still never exceeds its budget.
+#[test]
+fn bootstrap_to_an_empty_reference_peer() {
+    bootstrap(20_000, 2048, true, Config::reference());
+    bootstrap(20_000, 2048, false, Config::reference());
+}
+
+#[test]
+fn scattered_differences_with_a_tiny_budget() {
+    let budget = 200;
+    let mut a = big_store(3000, 0);
+    let mut b = big_store(3000, 0);
+    // Every 7th key differs in value, every 11th exists on one side only.
+    for i in (0..3000).step_by(7) {
+        a.insert(Entry::new(&format!("key-{i:07}"), 9));
+    }
+    for i in (0..3000).step_by(11) {
+        b.remove(&Key(format!("key-{i:07}")));
+        a.remove(&Key(format!("key-{:07}", i + 5)));
+    }
+    let expected = lww_union(&contents(&a), &contents(&b));
+    let config = Config::custom(2, 1, Some(budget)).unwrap();
+    for peer in [config, Config::reference()] {
+        let (mut a, mut b) = (a.clone(), b.clone());
+        let mut largest = 0;
+        let options = RunOptions {
+            keep_transcript: false,
+            check_fingerprints: false,
+            max_messages: 100_000,
+        };
+        run_with(&mut a, &mut b, config, peer, &options, |side, msg| {
+            if side == Side::A {
+                largest = largest.max(msg.encoded_len());
+            }
+        });
+        assert_eq!(contents(&a), expected);
+        assert_eq!(contents(&b), expected);
+        assert!(largest <= budget, "{largest} > {budget}");
+    }
+}
+
+#[test]
+fn an_entry_larger_than_the_budget_ends_the_session_with_an_error() {
+    let huge = "x".repeat(500);
+    let mut a = store(&[(huge.as_str(), 1)]);
+    let mut b: MemStore<Entry> = MemStore::new();
+    let mut sa = Session::new(Config::reference());
+    let mut sb = Session::new(Config::custom(2, 1, Some(300)).unwrap());
+    // B is empty and asks for everything; A (unbounded) sends the huge entry; fine.
+    let init = sb.initial_message::<Entry, (), _>(&mut b, Key(String::new())).unwrap();
+    let reply = sa.process_message(&mut a, &mut Counting::default(), init).unwrap();
+    assert!(reply.is_some());
+    // The other way round, the bounded side cannot fit the entry in any message.
+    let mut a2 = store(&[(huge.as_str(), 1)]);
+    let mut b2: MemStore<Entry> = MemStore::new();
+    let mut s_bounded = Session::new(Config::custom(2, 1, Some(300)).unwrap());
+    let mut s_peer = Session::new(Config::reference());
+    let init = s_peer.initial_message::<Entry, (), _>(&mut b2, Key(String::new())).unwrap();
+    let err = s_bounded
+        .process_message(&mut a2, &mut Counting::default(), init)
+        .unwrap_err();
+    match err {
+        ProcessError::BudgetTooSmall { budget, needed } => {
+            assert_eq!(budget, 300);
+            assert!(needed > 300);
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+}
+
+#[test]
+fn budget_below_the_minimum_is_refused() {
+    assert!(Config::custom(2, 1, Some(Config::MIN_MESSAGE_BYTES - 1)).is_err());
+    assert!(Config::custom(1, 1, None).is_err());
+    assert!(Config::custom(2, 0, None).is_err());
+    assert!(Config::custom(2, 1, Some(Config::MIN_MESSAGE_BYTES)).is_ok());
+}

@@ -1,0 +1,129 @@
+//! Validation, insertion and metadata hooks.
+
+use std::convert::Infallible;
+
+use ranger::{Config, Hooks, MemStore, Message, Session};
+
+use crate::support::{Entry, Key, contents, store};
+
+/// Refuses every entry, remembering the reasons.
+#[derive(Default)]
+struct RejectAll {
+    rejected: Vec<(Entry, &'static str)>,
+    inserted: usize,
+}
+
+impl Hooks<Entry, u8> for RejectAll {
+    type Rejection = &'static str;
+
+    fn validate(&mut self, _entry: &Entry, _meta: &u8) -> Result<(), &'static str> {
+        Err("no")
+    }
+
+    fn on_reject(&mut self, entry: Entry, _meta: u8, reason: &'static str) {
+        self.rejected.push((entry, reason));
+    }
+
+    fn on_insert(&mut self, _entry: Entry, _meta: u8) {
+        self.inserted += 1;
+    }
+
+    fn meta(&mut self, entry: &Entry) -> u8 {
+        entry.key.0.len() as u8
+    }
+}
+
+/// Accepts everything, sends the key length as metadata, records what it saw.
+#[derive(Default)]
+struct Recording {
+    inserted: Vec<(Entry, u8)>,
+}
+
+impl Hooks<Entry, u8> for Recording {
+    type Rejection = Infallible;
+
+    fn validate(&mut self, _entry: &Entry, _meta: &u8) -> Result<(), Infallible> {
+        Ok(())
+    }
+
+    fn on_insert(&mut self, entry: Entry, meta: u8) {
+        self.inserted.push((entry, meta));
+    }
+
+    fn meta(&mut self, entry: &Entry) -> u8 {
+        entry.key.0.len() as u8
+    }
+}
+
+/// Runs a session with typed hooks; returns the number of messages.
+fn drive<HA: Hooks<Entry, u8>, HB: Hooks<Entry, u8>>(
+    a: &mut MemStore<Entry>,
+    b: &mut MemStore<Entry>,
+    ha: &mut HA,
+    hb: &mut HB,
+    sa: &mut Session,
+    sb: &mut Session,
+) -> usize {
+    let mut msg: Message<Entry, u8> = sa.initial_message(a, Key(String::new())).unwrap();
+    let mut n = 1;
+    loop {
+        let Some(reply) = sb.process_message(b, hb, msg).unwrap() else { break };
+        n += 1;
+        let Some(next) = sa.process_message(a, ha, reply).unwrap() else { break };
+        n += 1;
+        msg = next;
+        assert!(n < 1000);
+    }
+    n
+}
+
+#[test]
+fn rejecting_everything_leaves_both_sets_unchanged() {
+    for config in [Config::reference(), Config::custom(3, 2, Some(200)).unwrap()] {
+        let mut a = store(&[("ape", 1), ("cat", 1), ("eel", 3), ("fox", 1)]);
+        let mut b = store(&[("bee", 1), ("eel", 2), ("gnu", 1), ("hog", 1), ("owl", 5)]);
+        let (before_a, before_b) = (contents(&a), contents(&b));
+        let (mut ha, mut hb) = (RejectAll::default(), RejectAll::default());
+        let (mut sa, mut sb) = (Session::new(config), Session::new(config));
+        drive(&mut a, &mut b, &mut ha, &mut hb, &mut sa, &mut sb);
+        assert_eq!(contents(&a), before_a);
+        assert_eq!(contents(&b), before_b);
+        for (session, hooks) in [(&sa, &ha), (&sb, &hb)] {
+            let o = session.outcome();
+            assert!(o.entries_received > 0, "nothing was exchanged");
+            assert_eq!(o.entries_rejected, o.entries_received);
+            assert_eq!(o.entries_inserted, 0);
+            assert_eq!(hooks.inserted, 0);
+            assert_eq!(hooks.rejected.len() as u64, o.entries_rejected);
+            assert!(hooks.rejected.iter().all(|(_, reason)| *reason == "no"));
+        }
+    }
+}
+
+#[test]
+fn on_insert_sees_only_stored_entries_with_their_metadata() {
+    // A holds a newer "eel": B's copy arrives at A but is not stored.
+    let mut a = store(&[("ape", 1), ("eel", 3)]);
+    let mut b = store(&[("eel", 2), ("hog", 1), ("longer-key", 1)]);
+    let (mut ha, mut hb) = (Recording::default(), Recording::default());
+    let config = Config::reference();
+    let (mut sa, mut sb) = (Session::new(config), Session::new(config));
+    drive(&mut a, &mut b, &mut ha, &mut hb, &mut sa, &mut sb);
+    assert_eq!(contents(&a), contents(&b));
+
+    let mut at_a: Vec<(String, u64, u8)> =
+        ha.inserted.iter().map(|(e, m)| (e.key.0.clone(), e.value.0, *m)).collect();
+    at_a.sort();
+    assert_eq!(
+        at_a,
+        vec![("hog".into(), 1, 3), ("longer-key".into(), 1, 10)],
+        "A must not report B's older eel"
+    );
+    assert_eq!(sa.outcome().entries_inserted, 2);
+    assert!(sa.outcome().entries_received >= 2);
+
+    let mut at_b: Vec<(String, u64, u8)> =
+        hb.inserted.iter().map(|(e, m)| (e.key.0.clone(), e.value.0, *m)).collect();
+    at_b.sort();
+    assert_eq!(at_b, vec![("ape".into(), 1, 3), ("eel".into(), 3, 3)]);
+}

@@ -1,0 +1,139 @@
+//! `MemStore` against a `BTreeMap` model: counts, fingerprints, ranks and iteration of every
+//! kind of range, under inserts (last-write-wins) and removals.
+
+use std::collections::BTreeMap;
+use std::ops::ControlFlow;
+
+use proptest::prelude::*;
+use ranger::{Fingerprint, Interval, MemStore, Range, RangeEntry, Store};
+
+use crate::support::{Entry, Key, toy_hash};
+
+#[derive(Debug, Clone)]
+enum Op {
+    Insert(u8, u64),
+    Remove(u8),
+}
+
+fn key(i: u8) -> Key {
+    Key(format!("{i:03}"))
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0u8..60, 0u64..5).prop_map(|(k, v)| Op::Insert(k, v)),
+        1 => (0u8..60).prop_map(Op::Remove),
+    ]
+}
+
+/// The model's entries of `range` in circular order.
+fn model_range(model: &BTreeMap<Key, u64>, range: &Range<Key>) -> Vec<(Key, u64)> {
+    let mut v: Vec<(Key, u64)> = model
+        .iter()
+        .filter(|(k, _)| range.contains(k))
+        .map(|(k, v)| (k.clone(), *v))
+        .collect();
+    v.sort_by(|a, b| range.circular_cmp(&a.0, &b.0));
+    v
+}
+
+proptest! {
+    #[test]
+    fn mem_store_matches_model(
+        ops in prop::collection::vec(op(), 0..200),
+        ranges in prop::collection::vec((0u8..62, 0u8..62), 1..12),
+    ) {
+        let mut store: MemStore<Entry> = MemStore::new();
+        let mut model: BTreeMap<Key, u64> = BTreeMap::new();
+        for op in ops {
+            match op {
+                Op::Insert(k, v) => {
+                    let stored = store.insert(Entry { key: key(k), value: crate::support::Value(v) });
+                    let expect = model.get(&key(k)).is_none_or(|old| v > *old);
+                    prop_assert_eq!(stored, expect);
+                    if expect {
+                        model.insert(key(k), v);
+                    }
+                }
+                Op::Remove(k) => {
+                    let removed = store.remove(&key(k)).map(|e| e.value.0);
+                    prop_assert_eq!(removed, model.remove(&key(k)));
+                }
+            }
+        }
+        prop_assert_eq!(store.len(), model.len());
+        let listed: Vec<(Key, u64)> = store.iter().map(|e| (e.key.clone(), e.value.0)).collect();
+        let expected: Vec<(Key, u64)> = model.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        prop_assert_eq!(listed, expected);
+        for (k, v) in &model {
+            prop_assert_eq!(store.get(k).map(|e| e.value.0), Some(*v));
+        }
+
+        // Some ranges are forced to be the whole set.
+        for (i, (x, y)) in ranges.into_iter().enumerate() {
+            let range = if i % 4 == 3 { Range::new(key(x), key(x)) } else { Range::new(key(x), key(y)) };
+            let want = model_range(&model, &range);
+            prop_assert_eq!(store.range_count(&range).unwrap(), want.len() as u64);
+
+            let mut fp = Fingerprint::EMPTY;
+            for (k, v) in &want {
+                fp ^= toy_hash(&k.0, *v);
+            }
+            prop_assert_eq!(store.range_fingerprint(&range).unwrap(), fp);
+
+            for (rank, (k, _)) in want.iter().enumerate() {
+                prop_assert_eq!(store.range_key_at(&range, rank as u64).unwrap(), Some(k.clone()));
+            }
+            prop_assert_eq!(store.range_key_at(&range, want.len() as u64).unwrap(), None);
+
+            let mut seen = Vec::new();
+            store.range_for_each(&range, |e| { seen.push((e.key.clone(), e.value.0)); ControlFlow::Continue(()) }).unwrap();
+            prop_assert_eq!(&seen, &want);
+
+            // Stopping early stops early.
+            let mut firsts = Vec::new();
+            store.range_for_each(&range, |e| {
+                firsts.push(e.key().clone());
+                if firsts.len() == 2 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+            }).unwrap();
+            let want_firsts: Vec<Key> = want.iter().take(2).map(|(k, _)| k.clone()).collect();
+            prop_assert_eq!(firsts, want_firsts);
+        }
+    }
+}
+
+#[test]
+fn interval_queries_on_a_small_store() {
+    let mut store: MemStore<Entry> = ["b", "d", "f", "h"].iter().map(|k| Entry::new(k, 1)).collect();
+    let (b, f, z) = (Key("b".into()), Key("f".into()), Key("z".into()));
+    let iv = Interval::new(Some(&b), Some(&f)).unwrap();
+    assert_eq!(store.count(iv).unwrap(), 2);
+    assert_eq!(store.key_at(iv, 1).unwrap(), Some(Key("d".into())));
+    assert_eq!(store.key_at(iv, 2).unwrap(), None);
+    let above = Interval::new(Some(&z), None).unwrap();
+    assert_eq!(store.count(above).unwrap(), 0);
+    assert_eq!(store.fingerprint(above).unwrap(), Fingerprint::EMPTY);
+    let all = Interval::all();
+    let fp = ["b", "d", "f", "h"].iter().fold(Fingerprint::EMPTY, |acc, k| acc ^ toy_hash(k, 1));
+    assert_eq!(store.fingerprint(all).unwrap(), fp);
+}
+
+#[test]
+fn wrap_range_iterates_upper_part_first() {
+    let mut store: MemStore<Entry> = ["a", "c", "e", "g"].iter().map(|k| Entry::new(k, 1)).collect();
+    let range = Range::new(Key("e".into()), Key("c".into()));
+    let mut seen = Vec::new();
+    store
+        .range_for_each(&range, |e| {
+            seen.push(e.key.0.clone());
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    assert_eq!(seen, ["e", "g", "a"]);
+    assert_eq!(store.range_key_at(&range, 2).unwrap(), Some(Key("a".into())));
+    // The whole set anchored at a key that is not stored starts above it.
+    let all = Range::new(Key("d".into()), Key("d".into()));
+    assert_eq!(store.range_key_at(&all, 0).unwrap(), Some(Key("e".into())));
+    assert_eq!(store.range_key_at(&all, 3).unwrap(), Some(Key("c".into())));
+    assert_eq!(store.range_count(&all).unwrap(), 4);
+}
