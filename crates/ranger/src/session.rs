@@ -210,9 +210,7 @@ impl Session {
             // last processed one, so one covering range [frontier, last end) holds the rest.
             parts.sort_by(|a, b| {
                 let (a, b) = (a.range(), b.range());
-                (a.x >= a.y)
-                    .cmp(&(b.x >= b.y))
-                    .then_with(|| a.x.cmp(&b.x))
+                (a.x >= a.y).cmp(&(b.x >= b.y)).then_with(|| a.x.cmp(&b.x))
             });
         } else {
             // Reference order: items first, then fingerprints, each in the order received.
@@ -384,7 +382,11 @@ where
     }
 
     /// The message is full: `rest` and everything after it is deferred.
-    fn overflow(&mut self, rest: Range<E::Key>, needed: usize) -> Result<(), ProcessError<S::Error>> {
+    fn overflow(
+        &mut self,
+        rest: Range<E::Key>,
+        needed: usize,
+    ) -> Result<(), ProcessError<S::Error>> {
         if self.out.is_empty() {
             return Err(ProcessError::BudgetTooSmall {
                 needed: needed.saturating_add(self.size),
@@ -566,7 +568,14 @@ where
                     order,
                 };
                 let end = range.y.clone();
-                reply = Some(self.collect(&range, &end, ctx.after_part, Some(&incoming), false, ctx)?);
+                reply = Some(self.collect(
+                    &range,
+                    &end,
+                    ctx.after_part,
+                    Some(&incoming),
+                    false,
+                    ctx,
+                )?);
             } else {
                 // Deferred: we will only tell whether the range still differs, by comparing our
                 // fingerprint with theirs (which is that of exactly these values).
@@ -705,7 +714,10 @@ where
         chunk: Chunk<E>,
         have_local: bool,
     ) -> Result<(), ProcessError<S::Error>> {
-        let Chunk { mut values, end: chunk_end } = chunk;
+        let Chunk {
+            mut values,
+            end: chunk_end,
+        } = chunk;
         let (item_range, rest) = match chunk_end {
             ChunkEnd::Whole => (range, None),
             ChunkEnd::At(m) => {

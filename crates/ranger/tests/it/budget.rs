@@ -3,10 +3,14 @@
 
 use ranger::{Config, MemStore, ProcessError, Session};
 
-use crate::support::{Counting, Entry, Key, RunOptions, Side, contents, lww_union, run_with, store};
+use crate::support::{
+    Counting, Entry, Key, RunOptions, Side, contents, lww_union, run_with, store,
+};
 
 fn big_store(n: usize, offset: usize) -> MemStore<Entry> {
-    (0..n).map(|i| Entry::new(&format!("key-{:07}", i + offset), 7)).collect()
+    (0..n)
+        .map(|i| Entry::new(&format!("key-{:07}", i + offset), 7))
+        .collect()
 }
 
 fn bootstrap(n: usize, budget: usize, full_side_initiates: bool, peer_config: Config) {
@@ -52,12 +56,22 @@ fn bootstrap(n: usize, budget: usize, full_side_initiates: bool, peer_config: Co
 
 #[test]
 fn bootstrap_100k_from_the_full_side() {
-    bootstrap(100_000, 8 * 1024, true, Config::custom(4, 1, Some(8 * 1024)).unwrap());
+    bootstrap(
+        100_000,
+        8 * 1024,
+        true,
+        Config::custom(4, 1, Some(8 * 1024)).unwrap(),
+    );
 }
 
 #[test]
 fn bootstrap_100k_from_the_empty_side() {
-    bootstrap(100_000, 8 * 1024, false, Config::custom(4, 1, Some(8 * 1024)).unwrap());
+    bootstrap(
+        100_000,
+        8 * 1024,
+        false,
+        Config::custom(4, 1, Some(8 * 1024)).unwrap(),
+    );
 }
 
 /// The empty peer runs the reference rules; our side still never exceeds its budget.
@@ -109,15 +123,21 @@ fn an_entry_larger_than_the_budget_ends_the_session_with_an_error() {
     let mut sa = Session::new(Config::reference());
     let mut sb = Session::new(Config::custom(2, 1, Some(300)).unwrap());
     // B is empty and asks for everything; A (unbounded) sends the huge entry; fine.
-    let init = sb.initial_message::<Entry, (), _>(&mut b, Key(String::new())).unwrap();
-    let reply = sa.process_message(&mut a, &mut Counting::default(), init).unwrap();
+    let init = sb
+        .initial_message::<Entry, (), _>(&mut b, Key(String::new()))
+        .unwrap();
+    let reply = sa
+        .process_message(&mut a, &mut Counting::default(), init)
+        .unwrap();
     assert!(reply.is_some());
     // The other way round, the bounded side cannot fit the entry in any message.
     let mut a2 = store(&[(huge.as_str(), 1)]);
     let mut b2: MemStore<Entry> = MemStore::new();
     let mut s_bounded = Session::new(Config::custom(2, 1, Some(300)).unwrap());
     let mut s_peer = Session::new(Config::reference());
-    let init = s_peer.initial_message::<Entry, (), _>(&mut b2, Key(String::new())).unwrap();
+    let init = s_peer
+        .initial_message::<Entry, (), _>(&mut b2, Key(String::new()))
+        .unwrap();
     let err = s_bounded
         .process_message(&mut a2, &mut Counting::default(), init)
         .unwrap_err();

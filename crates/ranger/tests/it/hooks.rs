@@ -66,10 +66,11 @@ fn drive<HA: Hooks<Entry, u8>, HB: Hooks<Entry, u8>>(
 ) -> usize {
     let mut msg: Message<Entry, u8> = sa.initial_message(a, Key(String::new())).unwrap();
     let mut n = 1;
-    loop {
-        let Some(reply) = sb.process_message(b, hb, msg).unwrap() else { break };
+    while let Some(reply) = sb.process_message(b, hb, msg).unwrap() {
         n += 1;
-        let Some(next) = sa.process_message(a, ha, reply).unwrap() else { break };
+        let Some(next) = sa.process_message(a, ha, reply).unwrap() else {
+            break;
+        };
         n += 1;
         msg = next;
         assert!(n < 1000);
@@ -79,7 +80,10 @@ fn drive<HA: Hooks<Entry, u8>, HB: Hooks<Entry, u8>>(
 
 #[test]
 fn rejecting_everything_leaves_both_sets_unchanged() {
-    for config in [Config::reference(), Config::custom(3, 2, Some(200)).unwrap()] {
+    for config in [
+        Config::reference(),
+        Config::custom(3, 2, Some(200)).unwrap(),
+    ] {
         let mut a = store(&[("ape", 1), ("cat", 1), ("eel", 3), ("fox", 1)]);
         let mut b = store(&[("bee", 1), ("eel", 2), ("gnu", 1), ("hog", 1), ("owl", 5)]);
         let (before_a, before_b) = (contents(&a), contents(&b));
@@ -111,8 +115,11 @@ fn on_insert_sees_only_stored_entries_with_their_metadata() {
     drive(&mut a, &mut b, &mut ha, &mut hb, &mut sa, &mut sb);
     assert_eq!(contents(&a), contents(&b));
 
-    let mut at_a: Vec<(String, u64, u8)> =
-        ha.inserted.iter().map(|(e, m)| (e.key.0.clone(), e.value.0, *m)).collect();
+    let mut at_a: Vec<(String, u64, u8)> = ha
+        .inserted
+        .iter()
+        .map(|(e, m)| (e.key.0.clone(), e.value.0, *m))
+        .collect();
     at_a.sort();
     assert_eq!(
         at_a,
@@ -122,8 +129,11 @@ fn on_insert_sees_only_stored_entries_with_their_metadata() {
     assert_eq!(sa.outcome().entries_inserted, 2);
     assert!(sa.outcome().entries_received >= 2);
 
-    let mut at_b: Vec<(String, u64, u8)> =
-        hb.inserted.iter().map(|(e, m)| (e.key.0.clone(), e.value.0, *m)).collect();
+    let mut at_b: Vec<(String, u64, u8)> = hb
+        .inserted
+        .iter()
+        .map(|(e, m)| (e.key.0.clone(), e.value.0, *m))
+        .collect();
     at_b.sort();
     assert_eq!(at_b, vec![("ape".into(), 1, 3), ("eel".into(), 3, 3)]);
 }

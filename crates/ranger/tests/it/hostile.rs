@@ -23,7 +23,15 @@ fn part() -> impl Strategy<Value = MessagePart<Entry, ()>> {
         any::<[u8; 32]>().prop_map(Fingerprint),
     ];
     let values = prop::collection::vec(
-        (key(), 0u64..4).prop_map(|(k, v)| (Entry { key: k, value: crate::support::Value(v) }, ())),
+        (key(), 0u64..4).prop_map(|(k, v)| {
+            (
+                Entry {
+                    key: k,
+                    value: crate::support::Value(v),
+                },
+                (),
+            )
+        }),
         0..6,
     );
     prop_oneof![
@@ -31,7 +39,11 @@ fn part() -> impl Strategy<Value = MessagePart<Entry, ()>> {
             MessagePart::RangeFingerprint(RangeFingerprint { range, fingerprint })
         }),
         (range(), values, any::<bool>()).prop_map(|(range, values, have_local)| {
-            MessagePart::RangeItem(RangeItem { range, values, have_local })
+            MessagePart::RangeItem(RangeItem {
+                range,
+                values,
+                have_local,
+            })
         }),
     ]
 }

@@ -104,7 +104,10 @@ proptest! {
 
 #[test]
 fn interval_queries_on_a_small_store() {
-    let mut store: MemStore<Entry> = ["b", "d", "f", "h"].iter().map(|k| Entry::new(k, 1)).collect();
+    let mut store: MemStore<Entry> = ["b", "d", "f", "h"]
+        .iter()
+        .map(|k| Entry::new(k, 1))
+        .collect();
     let (b, f, z) = (Key("b".into()), Key("f".into()), Key("z".into()));
     let iv = Interval::new(Some(&b), Some(&f)).unwrap();
     assert_eq!(store.count(iv).unwrap(), 2);
@@ -114,13 +117,18 @@ fn interval_queries_on_a_small_store() {
     assert_eq!(store.count(above).unwrap(), 0);
     assert_eq!(store.fingerprint(above).unwrap(), Fingerprint::EMPTY);
     let all = Interval::all();
-    let fp = ["b", "d", "f", "h"].iter().fold(Fingerprint::EMPTY, |acc, k| acc ^ toy_hash(k, 1));
+    let fp = ["b", "d", "f", "h"]
+        .iter()
+        .fold(Fingerprint::EMPTY, |acc, k| acc ^ toy_hash(k, 1));
     assert_eq!(store.fingerprint(all).unwrap(), fp);
 }
 
 #[test]
 fn wrap_range_iterates_upper_part_first() {
-    let mut store: MemStore<Entry> = ["a", "c", "e", "g"].iter().map(|k| Entry::new(k, 1)).collect();
+    let mut store: MemStore<Entry> = ["a", "c", "e", "g"]
+        .iter()
+        .map(|k| Entry::new(k, 1))
+        .collect();
     let range = Range::new(Key("e".into()), Key("c".into()));
     let mut seen = Vec::new();
     store
@@ -130,7 +138,10 @@ fn wrap_range_iterates_upper_part_first() {
         })
         .unwrap();
     assert_eq!(seen, ["e", "g", "a"]);
-    assert_eq!(store.range_key_at(&range, 2).unwrap(), Some(Key("a".into())));
+    assert_eq!(
+        store.range_key_at(&range, 2).unwrap(),
+        Some(Key("a".into()))
+    );
     // The whole set anchored at a key that is not stored starts above it.
     let all = Range::new(Key("d".into()), Key("d".into()));
     assert_eq!(store.range_key_at(&all, 0).unwrap(), Some(Key("e".into())));

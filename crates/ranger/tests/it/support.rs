@@ -5,11 +5,11 @@ use std::convert::Infallible;
 
 use ranger::{
     Config, Fingerprint, Hooks, MemStore, Message, MessagePart, Range, RangeEntry, RangeKey,
-    RangeValue, Session, SessionOutcome, Store, varint_len,
+    RangeValue, Session, SessionOutcome, varint_len,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Key(pub String);
+pub(crate) struct Key(pub(crate) String);
 
 impl RangeKey for Key {
     fn encoded_len(&self) -> usize {
@@ -18,18 +18,18 @@ impl RangeKey for Key {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Value(pub u64);
+pub(crate) struct Value(pub(crate) u64);
 
 impl RangeValue for Value {}
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Entry {
-    pub key: Key,
-    pub value: Value,
+pub(crate) struct Entry {
+    pub(crate) key: Key,
+    pub(crate) value: Value,
 }
 
 impl Entry {
-    pub fn new(key: &str, value: u64) -> Self {
+    pub(crate) fn new(key: &str, value: u64) -> Self {
         Entry {
             key: Key(key.to_string()),
             value: Value(value),
@@ -45,7 +45,7 @@ fn splitmix(mut z: u64) -> u64 {
 }
 
 /// A toy (non-cryptographic) 32-byte hash of key and value; good enough to tell test sets apart.
-pub fn toy_hash(key: &str, value: u64) -> Fingerprint {
+pub(crate) fn toy_hash(key: &str, value: u64) -> Fingerprint {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in key.bytes().chain(value.to_le_bytes()) {
         h ^= u64::from(b);
@@ -53,7 +53,9 @@ pub fn toy_hash(key: &str, value: u64) -> Fingerprint {
     }
     let mut out = [0u8; 32];
     for (i, chunk) in out.chunks_mut(8).enumerate() {
-        chunk.copy_from_slice(&splitmix(h ^ (i as u64).wrapping_mul(0xa076_1d64_78bd_642f)).to_le_bytes());
+        chunk.copy_from_slice(
+            &splitmix(h ^ (i as u64).wrapping_mul(0xa076_1d64_78bd_642f)).to_le_bytes(),
+        );
     }
     Fingerprint(out)
 }
@@ -79,18 +81,21 @@ impl RangeEntry for Entry {
     }
 }
 
-pub type Msg = Message<Entry, ()>;
+pub(crate) type Msg = Message<Entry, ()>;
 
-pub fn store<S: AsRef<str>>(entries: &[(S, u64)]) -> MemStore<Entry> {
-    entries.iter().map(|(k, v)| Entry::new(k.as_ref(), *v)).collect()
+pub(crate) fn store<S: AsRef<str>>(entries: &[(S, u64)]) -> MemStore<Entry> {
+    entries
+        .iter()
+        .map(|(k, v)| Entry::new(k.as_ref(), *v))
+        .collect()
 }
 
-pub fn contents(store: &MemStore<Entry>) -> BTreeMap<String, u64> {
+pub(crate) fn contents(store: &MemStore<Entry>) -> BTreeMap<String, u64> {
     store.iter().map(|e| (e.key.0.clone(), e.value.0)).collect()
 }
 
 /// The fingerprint of `range` computed the slow way, from the entries.
-pub fn brute_fingerprint(store: &MemStore<Entry>, range: &Range<Key>) -> Fingerprint {
+pub(crate) fn brute_fingerprint(store: &MemStore<Entry>, range: &Range<Key>) -> Fingerprint {
     let mut fp = Fingerprint::EMPTY;
     for e in store.iter().filter(|e| range.contains(&e.key)) {
         fp ^= e.fingerprint();
@@ -100,9 +105,9 @@ pub fn brute_fingerprint(store: &MemStore<Entry>, range: &Range<Key>) -> Fingerp
 
 /// Counting hooks that accept everything.
 #[derive(Debug, Default)]
-pub struct Counting {
-    pub inserted: Vec<Entry>,
-    pub metas_asked: usize,
+pub(crate) struct Counting {
+    pub(crate) inserted: Vec<Entry>,
+    pub(crate) metas_asked: usize,
 }
 
 impl Hooks<Entry, ()> for Counting {
@@ -122,23 +127,23 @@ impl Hooks<Entry, ()> for Counting {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Side {
+pub(crate) enum Side {
     A,
     B,
 }
 
-pub struct Run {
+pub(crate) struct Run {
     /// Every message in order, with its sender.
-    pub transcript: Vec<(Side, Msg)>,
-    pub a: SessionOutcome,
-    pub b: SessionOutcome,
+    pub(crate) transcript: Vec<(Side, Msg)>,
+    pub(crate) a: SessionOutcome,
+    pub(crate) b: SessionOutcome,
 }
 
-pub struct RunOptions {
-    pub keep_transcript: bool,
+pub(crate) struct RunOptions {
+    pub(crate) keep_transcript: bool,
     /// Check every fingerprint part against a brute-force fingerprint of the sender's set.
-    pub check_fingerprints: bool,
-    pub max_messages: usize,
+    pub(crate) check_fingerprints: bool,
+    pub(crate) max_messages: usize,
 }
 
 impl Default for RunOptions {
@@ -153,7 +158,7 @@ impl Default for RunOptions {
 
 /// Runs a session with `a` initiating, until one side answers `None`. Every message is passed to
 /// `observe` (with its sender) before the peer processes it.
-pub fn run_with(
+pub(crate) fn run_with(
     a: &mut MemStore<Entry>,
     b: &mut MemStore<Entry>,
     config_a: Config,
@@ -186,7 +191,10 @@ pub fn run_with(
         msg = reply;
         from = if from == Side::A { Side::B } else { Side::A };
         sent += 1;
-        assert!(sent <= options.max_messages, "session did not end after {sent} messages");
+        assert!(
+            sent <= options.max_messages,
+            "session did not end after {sent} messages"
+        );
     }
     Run {
         transcript,
@@ -195,7 +203,12 @@ pub fn run_with(
     }
 }
 
-pub fn run(a: &mut MemStore<Entry>, b: &mut MemStore<Entry>, config_a: Config, config_b: Config) -> Run {
+pub(crate) fn run(
+    a: &mut MemStore<Entry>,
+    b: &mut MemStore<Entry>,
+    config_a: Config,
+    config_b: Config,
+) -> Run {
     run_with(a, b, config_a, config_b, &RunOptions::default(), |_, _| {})
 }
 
@@ -213,7 +226,7 @@ fn check_fingerprints(sender: &MemStore<Entry>, msg: &Msg) {
 }
 
 /// One line per part, in the style of the decoded transcripts of the reference vectors.
-pub fn describe(msg: &Msg) -> Vec<String> {
+pub(crate) fn describe(msg: &Msg) -> Vec<String> {
     msg.parts
         .iter()
         .map(|part| match part {
@@ -235,16 +248,14 @@ pub fn describe(msg: &Msg) -> Vec<String> {
 }
 
 /// The last-write-wins union of two sets.
-pub fn lww_union(a: &BTreeMap<String, u64>, b: &BTreeMap<String, u64>) -> BTreeMap<String, u64> {
+pub(crate) fn lww_union(
+    a: &BTreeMap<String, u64>,
+    b: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
     let mut out = a.clone();
     for (k, v) in b {
         let e = out.entry(k.clone()).or_insert(*v);
         *e = (*e).max(*v);
     }
     out
-}
-
-/// A count that a store's queries must agree with, for sanity checks in tests.
-pub fn len_of(store: &mut MemStore<Entry>) -> u64 {
-    store.count(ranger::Interval::all()).unwrap()
 }

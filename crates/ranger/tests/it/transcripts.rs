@@ -8,7 +8,10 @@ use crate::support::{Side, contents, describe, lww_union, run, store};
 const T: u64 = 1000;
 
 /// Runs a case in reference mode and returns the messages as (sender, part lines).
-fn transcript<S: AsRef<str>>(a: &[(S, u64)], b: &[(S, u64)]) -> (Vec<(Side, Vec<String>)>, [u64; 4]) {
+fn transcript<S: AsRef<str>>(
+    a: &[(S, u64)],
+    b: &[(S, u64)],
+) -> (Vec<(Side, Vec<String>)>, [u64; 4]) {
     let mut sa = store(a);
     let mut sb = store(b);
     let expected = lww_union(&contents(&sa), &contents(&sb));
@@ -114,8 +117,14 @@ fn lww_older_side_answers_nothing_and_newer_wins() {
     let mut a = store(&[("k", 1000)]);
     let mut b = store(&[("k", 2000)]);
     run(&mut a, &mut b, Config::reference(), Config::reference());
-    assert_eq!(a.get(&crate::support::Key("k".into())).unwrap().value.0, 2000);
-    assert_eq!(b.get(&crate::support::Key("k".into())).unwrap().value.0, 2000);
+    assert_eq!(
+        a.get(&crate::support::Key("k".into())).unwrap().value.0,
+        2000
+    );
+    assert_eq!(
+        b.get(&crate::support::Key("k".into())).unwrap().value.0,
+        2000
+    );
 }
 
 #[test]
@@ -135,7 +144,12 @@ fn many() {
         lines(Side::B, &["FP[k08..k00)", "FP[k00..k08)"]),
         lines(
             Side::A,
-            &["FP[k08..k12)", "FP[k12..k00)", "FP[k00..k04)", "FP[k04..k08)"],
+            &[
+                "FP[k08..k12)",
+                "FP[k12..k00)",
+                "FP[k00..k04)",
+                "FP[k04..k08)",
+            ],
         ),
         lines(
             Side::B,
@@ -160,7 +174,10 @@ fn many() {
         ),
         lines(
             Side::B,
-            &["ITEM[k15..k00) [k99] hl=true", "ITEM[k10..k12) [k10] hl=false"],
+            &[
+                "ITEM[k15..k00) [k99] hl=true",
+                "ITEM[k10..k12) [k10] hl=false",
+            ],
         ),
         lines(Side::A, &["ITEM[k10..k12) [k11] hl=true"]),
     ];
@@ -172,7 +189,8 @@ fn many() {
 /// part order.
 #[test]
 fn reference_cases_converge_in_bounded_mode() {
-    let cases: Vec<(Vec<(String, u64)>, Vec<(String, u64)>)> = vec![
+    type Set = Vec<(String, u64)>;
+    let cases: Vec<(Set, Set)> = vec![
         (
             keys(&["ape", "eel", "fox", "gnu"]),
             keys(&["bee", "cat", "doe", "eel", "fox", "hog"]),
