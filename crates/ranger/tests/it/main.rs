@@ -9,5 +9,6 @@ mod convergence;
 mod hooks;
 mod hostile;
 mod mem_store;
+mod split;
 mod support;
 mod transcripts;

@@ -1,0 +1,184 @@
+//! The shape of one answer to a fingerprint: the sub-ranges partition the range, none is empty,
+//! each is a fingerprint or an item by the leaf rule, and with a budget the deferred rest is
+//! still covered.
+
+use proptest::prelude::*;
+use ranger::{
+    Config, Fingerprint, MemStore, Message, MessagePart, Range, RangeFingerprint, Session, Store,
+};
+
+use crate::support::{Counting, Entry, Key, Msg, brute_fingerprint, store};
+
+fn key(i: u8) -> Key {
+    Key(format!("k{i:02}"))
+}
+
+/// Every stored key, and a key between each pair, so that a gap in the partition shows.
+fn probes() -> Vec<Key> {
+    (0..42u8)
+        .flat_map(|i| [key(i), Key(format!("k{i:02}m"))])
+        .chain([Key(String::new()), Key("zzz".into())])
+        .collect()
+}
+
+fn answer(
+    store: &mut MemStore<Entry>,
+    config: Config,
+    range: Range<Key>,
+    fp: Fingerprint,
+) -> Vec<MessagePart<Entry, ()>> {
+    let msg: Msg = Message::new(vec![MessagePart::RangeFingerprint(RangeFingerprint {
+        range,
+        fingerprint: fp,
+    })]);
+    let mut session = Session::new(config);
+    session
+        .process_message(store, &mut Counting::default(), msg)
+        .unwrap()
+        .map(|m| m.parts)
+        .unwrap_or_default()
+}
+
+fn local(store: &MemStore<Entry>, range: &Range<Key>) -> Vec<Entry> {
+    store
+        .iter()
+        .filter(|e| range.contains(&e.key))
+        .cloned()
+        .collect()
+}
+
+fn assert_partition(
+    parts: &[MessagePart<Entry, ()>],
+    range: &Range<Key>,
+) -> Result<(), TestCaseError> {
+    for probe in probes() {
+        let covering = parts.iter().filter(|p| p.range().contains(&probe)).count();
+        let want = usize::from(range.contains(&probe));
+        prop_assert_eq!(
+            covering,
+            want,
+            "probe {:?} covered {} times",
+            probe,
+            covering
+        );
+    }
+    Ok(())
+}
+
+proptest! {
+    #[test]
+    fn a_differing_range_is_partitioned(
+        keys in prop::collection::btree_set(0u8..40, 0..30),
+        x in 0u8..41,
+        y in 0u8..41,
+        split in 2usize..7,
+        leaf in 1usize..5,
+        remote_empty in any::<bool>(),
+    ) {
+        let entries: Vec<(String, u64)> = keys.iter().map(|k| (key(*k).0, 1)).collect();
+        let mut s = store(&entries);
+        let range = Range::new(key(x), key(y));
+        let config = Config::custom(split, leaf, None).unwrap();
+        let remote = if remote_empty { Fingerprint::EMPTY } else { Fingerprint([1; 32]) };
+        let ours = brute_fingerprint(&s, &range);
+        let parts = answer(&mut s, config, range.clone(), remote);
+        let mine = local(&s, &range);
+
+        if ours == remote {
+            prop_assert!(parts.is_empty());
+            return Ok(());
+        }
+        if mine.len() <= leaf || remote_empty {
+            // The recursion anchor: all our entries of the range, ascending, as one request.
+            prop_assert_eq!(parts.len(), 1);
+            let MessagePart::RangeItem(item) = &parts[0] else { panic!("expected an item") };
+            prop_assert_eq!(&item.range, &range);
+            prop_assert!(!item.have_local);
+            let sent: Vec<Entry> = item.values.iter().map(|(e, _)| e.clone()).collect();
+            prop_assert_eq!(sent, mine);
+            return Ok(());
+        }
+        prop_assert!(parts.len() >= 2 && parts.len() <= split, "{} parts for split {}", parts.len(), split);
+        assert_partition(&parts, &range)?;
+        for part in &parts {
+            let sub = local(&s, part.range());
+            prop_assert!(!sub.is_empty(), "empty sub-range {:?}", part.range());
+            prop_assert!(!part.range().is_all(), "whole-set sub-range");
+            match part {
+                MessagePart::RangeFingerprint(fp) => {
+                    prop_assert!(sub.len() > leaf);
+                    prop_assert_eq!(fp.fingerprint, brute_fingerprint(&s, &fp.range));
+                }
+                MessagePart::RangeItem(item) => {
+                    prop_assert!(sub.len() <= leaf);
+                    prop_assert!(!item.have_local);
+                    let sent: Vec<Entry> = item.values.iter().map(|(e, _)| e.clone()).collect();
+                    prop_assert_eq!(sent, sub);
+                }
+            }
+        }
+        // Sub-range sizes follow the pivot ranks floor(n * i / k): no part is more than one
+        // entry above its share.
+        let n = mine.len();
+        for part in &parts {
+            prop_assert!(local(&s, part.range()).len() <= n.div_ceil(split) + 1);
+        }
+    }
+
+    /// With a small budget the answer to "send me everything" is a prefix as items plus
+    /// fingerprints of the rest, still covering the range exactly once.
+    #[test]
+    fn a_deferred_answer_still_covers_the_range(
+        keys in prop::collection::btree_set(0u8..40, 1..40),
+        x in 0u8..41,
+        y in 0u8..41,
+        budget in 110usize..300,
+    ) {
+        let entries: Vec<(String, u64)> = keys.iter().map(|k| (key(*k).0, 1)).collect();
+        let mut s = store(&entries);
+        let range = Range::new(key(x), key(y));
+        let config = Config::custom(2, 1, Some(budget)).unwrap();
+        let parts = answer(&mut s, config, range.clone(), Fingerprint::EMPTY);
+        if local(&s, &range).is_empty() {
+            // Both fingerprints are EMPTY: nothing to say.
+            prop_assert!(parts.is_empty());
+            return Ok(());
+        }
+        let size: usize = ranger::MESSAGE_OVERHEAD + parts.iter().map(|p| p.encoded_len()).sum::<usize>();
+        prop_assert!(size <= budget);
+        assert_partition(&parts, &range)?;
+        let mut total_sent = 0;
+        for part in &parts {
+            match part {
+                MessagePart::RangeItem(item) => {
+                    let sent: Vec<Entry> = item.values.iter().map(|(e, _)| e.clone()).collect();
+                    prop_assert_eq!(&sent, &local(&s, &item.range));
+                    total_sent += sent.len();
+                }
+                MessagePart::RangeFingerprint(fp) => {
+                    prop_assert_eq!(fp.fingerprint, s.range_fingerprint(&fp.range).unwrap());
+                }
+            }
+        }
+        prop_assert!(total_sent >= 1, "no progress");
+    }
+}
+
+/// The all-range split with k = 2 follows the reference: first [L[n/2], L[0]), then
+/// [L[0], L[n/2]) in circular order from x.
+#[test]
+fn whole_set_split_starts_at_the_middle_pivot() {
+    let entries: Vec<(String, u64)> = (0..7u8).map(|i| (key(i * 2).0, 1)).collect();
+    let mut s = store(&entries);
+    // Anchored at k05: circular order k06 k08 k10 k12 k00 k02 k04, n = 7, n/2 = 3 -> k12.
+    let range = Range::new(key(5), key(5));
+    let parts = answer(&mut s, Config::reference(), range, Fingerprint([1; 32]));
+    let ranges: Vec<(String, String)> = parts
+        .iter()
+        .map(|p| (p.range().x.0.clone(), p.range().y.0.clone()))
+        .collect();
+    assert_eq!(
+        ranges,
+        [("k12".into(), "k06".into()), ("k06".into(), "k12".into())]
+    );
+}
