@@ -1,0 +1,84 @@
+//! Schema versions and migrations, run once when a store is opened.
+//!
+//! A file carries its schema version in the `meta` table. Opening runs, in one write
+//! transaction, every migration from the file's version up to [`SCHEMA_VERSION`]: migration
+//! `n` (at index `n` of [`MIGRATIONS`]) turns a version-`n` file into a version-`n + 1` file. A
+//! new file has version 0. A file of a newer version is refused before anything is written.
+
+use redb::{Database, ReadableDatabase, TableHandle, WriteTransaction};
+use sync_core::StoreError;
+
+use crate::tables::{self, META, META_SALT, META_VERSION, SCHEMA_VERSION};
+
+/// One migration: from version `index` to `index + 1`.
+type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
+
+/// Every migration, in order. `MIGRATIONS.len()` equals [`SCHEMA_VERSION`].
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1];
+
+/// Version 0 to 1: a new store. Creates every table of version 1 and the index salt.
+fn create_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
+    let mut t = tables::Tables::open(tx).map_err(StoreError::backend)?;
+    let mut salt = [0u8; 32];
+    getrandom::fill(&mut salt).map_err(|e| StoreError::Backend(e.to_string().into()))?;
+    t.meta
+        .insert(META_SALT, &salt[..])
+        .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// Brings the database to [`SCHEMA_VERSION`] and returns the index salt.
+pub(crate) fn migrate(db: &Database) -> Result<[u8; 32], StoreError> {
+    let found = read_version(db)?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::VersionTooNew {
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    if found < SCHEMA_VERSION {
+        let tx = db.begin_write().map_err(StoreError::backend)?;
+        for (from, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
+            migration(&tx)?;
+            let to = from as u64 + 1;
+            let mut meta = tx.open_table(META).map_err(StoreError::backend)?;
+            meta.insert(META_VERSION, &to.to_be_bytes()[..])
+                .map_err(StoreError::backend)?;
+        }
+        tx.commit().map_err(StoreError::backend)?;
+    }
+    let tx = db.begin_read().map_err(StoreError::backend)?;
+    let meta = tx.open_table(META).map_err(StoreError::backend)?;
+    let salt = meta.get(META_SALT).map_err(StoreError::backend)?;
+    let salt = salt
+        .as_ref()
+        .and_then(|v| <[u8; 32]>::try_from(v.value()).ok())
+        .ok_or_else(|| StoreError::Corrupt("missing index salt".into()))?;
+    Ok(salt)
+}
+
+/// The schema version of the file: 0 for a new, empty database.
+fn read_version(db: &Database) -> Result<u64, StoreError> {
+    let tx = db.begin_read().map_err(StoreError::backend)?;
+    let names: Vec<String> = tx
+        .list_tables()
+        .map_err(StoreError::backend)?
+        .map(|t| t.name().to_owned())
+        .collect();
+    if !names.iter().any(|n| n == META.name()) {
+        if names.is_empty() {
+            return Ok(0);
+        }
+        return Err(StoreError::Corrupt(format!(
+            "not a docsync store: tables {names:?} and no {:?} table",
+            META.name()
+        )));
+    }
+    let meta = tx.open_table(META).map_err(StoreError::backend)?;
+    let version = meta.get(META_VERSION).map_err(StoreError::backend)?;
+    let bytes = version
+        .as_ref()
+        .and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .ok_or_else(|| StoreError::Corrupt("missing or malformed schema version".into()))?;
+    Ok(u64::from_be_bytes(bytes))
+}

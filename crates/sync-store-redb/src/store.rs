@@ -1,0 +1,538 @@
+//! [`RedbStore`]: the database, its open write transaction, and the `Store` implementation.
+
+use std::fmt;
+use std::path::Path;
+
+use bytes::Bytes;
+use redb::{Database, ReadableTable, WriteTransaction};
+use sync_core::store::PEERS_PER_DOC;
+use sync_core::{
+    Author, AuthorId, Capability, CapabilityKind, DownloadPolicy, Fingerprint, ImportOutcome,
+    InsertOutcome, KeyInterval, NamespaceId, Query, QueryCursor, QueryPage, RecordIdentifier,
+    SignedEntry, Store, StoreError,
+};
+
+use crate::aggregate::{self, Clipped};
+use crate::tables::{
+    META_DEFAULT_AUTHOR, Tables, decode_capability, decode_latest, decode_policy,
+    encode_capability, encode_policy,
+};
+use crate::{check, migrations, query, write};
+
+/// The default number of write operations after which the open transaction is committed even
+/// without [`Store::flush`].
+pub const DEFAULT_MAX_BATCH: usize = 1024;
+
+self_cell::self_cell! {
+    /// A write transaction together with its opened tables.
+    struct OpenTx {
+        owner: WriteTransaction,
+        #[covariant]
+        dependent: Tables,
+    }
+}
+
+/// The docsync store on redb: in memory ([`RedbStore::memory`]) or in one file
+/// ([`RedbStore::persistent`]).
+///
+/// Writes go into one open write transaction, which reads also go through (so they see every
+/// acknowledged write). [`Store::flush`] commits it; so does every [`RedbStore::set_max_batch`]-th
+/// write, and dropping the store (best effort; call [`RedbStore::close`] to see the error). A
+/// crash loses the writes since the last commit and nothing else: a commit is atomic and
+/// durable (redb's immediate durability, an fsync per commit).
+///
+/// If an operation fails in the storage engine halfway, the open transaction is rolled back
+/// (also losing the uncommitted writes before it), so a half-done operation is never committed.
+pub struct RedbStore {
+    // Declared before `db`: dropped (committed in `Drop`) before the database closes.
+    tx: Option<OpenTx>,
+    db: Database,
+    salt: [u8; 32],
+    /// Whether the open transaction holds writes.
+    dirty: bool,
+    pending: usize,
+    max_batch: usize,
+}
+
+impl fmt::Debug for RedbStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedbStore")
+            .field("pending_writes", &self.pending)
+            .field("max_batch", &self.max_batch)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedbStore {
+    /// A new, empty store in memory (redb's in-memory backend, the same code path as a file).
+    pub fn memory() -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(StoreError::backend)?;
+        Self::from_database(db)
+    }
+
+    /// Opens the store in the file at `path`, creating it if missing.
+    ///
+    /// Fails with [`StoreError::VersionTooNew`] if the file was written by a newer schema
+    /// version, and with [`StoreError::Backend`] if the file is not a redb database or is open
+    /// elsewhere.
+    pub fn persistent(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
+        Self::from_database(db)
+    }
+
+    fn from_database(db: Database) -> Result<Self, StoreError> {
+        let salt = migrations::migrate(&db)?;
+        Ok(Self {
+            tx: None,
+            db,
+            salt,
+            dirty: false,
+            pending: 0,
+            max_batch: DEFAULT_MAX_BATCH,
+        })
+    }
+
+    /// Commits the open transaction after at most `max_batch` writes (at least 1; default
+    /// [`DEFAULT_MAX_BATCH`]). This bounds how many acknowledged writes a crash can lose.
+    pub fn set_max_batch(&mut self, max_batch: usize) {
+        self.max_batch = max_batch.max(1);
+    }
+
+    /// Commits and closes the store, reporting a failure of the final commit.
+    pub fn close(mut self) -> Result<(), StoreError> {
+        self.commit()
+    }
+
+    /// Checks every index against the records: the by-key rows, the latest entry per author
+    /// and the aggregate index (recomputed from scratch and compared node by node), and that
+    /// every entry belongs to a known document. O(n); meant for tests and repair tools.
+    /// Fails with [`StoreError::Corrupt`] describing the first difference.
+    pub fn check_consistency(&mut self) -> Result<(), StoreError> {
+        let salt = self.salt;
+        self.read(|t| check::check(t, &salt))
+    }
+
+    fn open_tx(&mut self) -> Result<&mut OpenTx, StoreError> {
+        let tx = match self.tx.take() {
+            Some(tx) => tx,
+            None => {
+                let tx = self.db.begin_write().map_err(StoreError::backend)?;
+                OpenTx::try_new(tx, |tx| Tables::open(tx)).map_err(StoreError::backend)?
+            }
+        };
+        Ok(self.tx.insert(tx))
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.pending = 0;
+        let dirty = std::mem::take(&mut self.dirty);
+        if let Some(tx) = self.tx.take() {
+            let tx = tx.into_owner();
+            if dirty {
+                tx.commit().map_err(StoreError::backend)?;
+            } else {
+                tx.abort().map_err(StoreError::backend)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a read against the open transaction.
+    fn read<T>(
+        &mut self,
+        f: impl FnOnce(&Tables<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.open_tx()?.with_dependent(|_, t| f(t))
+    }
+
+    /// Runs a write in the open transaction; commits after `max_batch` writes; rolls the
+    /// transaction back if the storage engine failed.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&mut Tables<'_>, &[u8; 32]) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let salt = self.salt;
+        let result = self.open_tx()?.with_dependent_mut(|_, t| f(t, &salt));
+        match &result {
+            Ok(_) => {
+                self.dirty = true;
+                self.pending += 1;
+                if self.pending >= self.max_batch {
+                    self.commit()?;
+                }
+            }
+            // Checked before anything is written.
+            Err(StoreError::UnknownNamespace(_)) => {}
+            Err(_) => {
+                self.tx = None;
+                self.dirty = false;
+                self.pending = 0;
+            }
+        }
+        result
+    }
+}
+
+impl Drop for RedbStore {
+    fn drop(&mut self) {
+        // Best effort: `close` reports the error.
+        let _ = self.commit();
+    }
+}
+
+fn known(t: &Tables<'_>, ns: &NamespaceId) -> Result<(), StoreError> {
+    match t
+        .namespaces
+        .get(ns.as_bytes())
+        .map_err(StoreError::backend)?
+    {
+        Some(_) => Ok(()),
+        None => Err(StoreError::UnknownNamespace(*ns)),
+    }
+}
+
+fn clip<'a>(ns: &NamespaceId, interval: &'a KeyInterval) -> (Clipped<'a>, Clipped<'a>) {
+    (
+        Clipped::new(
+            ns,
+            interval.start.as_ref().map(RecordIdentifier::as_bytes),
+            Clipped::Start,
+        ),
+        Clipped::new(
+            ns,
+            interval.end.as_ref().map(RecordIdentifier::as_bytes),
+            Clipped::End,
+        ),
+    )
+}
+
+impl Store for RedbStore {
+    fn import_namespace(&mut self, capability: Capability) -> Result<ImportOutcome, StoreError> {
+        self.write(|t, _| {
+            let id = capability.id();
+            let existing = t
+                .namespaces
+                .get(id.as_bytes())
+                .map_err(StoreError::backend)?
+                .map(|v| decode_capability(v.value()))
+                .transpose()?;
+            let (outcome, stored) = match existing {
+                None => (ImportOutcome::Inserted, capability),
+                Some(mut existing) => match existing.merge(capability) {
+                    Ok(true) => (ImportOutcome::Upgraded, existing),
+                    // Same id by construction, so a mismatch cannot happen.
+                    Ok(false) | Err(_) => return Ok(ImportOutcome::NoChange),
+                },
+            };
+            t.namespaces
+                .insert(id.as_bytes(), &encode_capability(&stored))
+                .map_err(StoreError::backend)?;
+            Ok(outcome)
+        })
+    }
+
+    fn capability(&mut self, namespace: &NamespaceId) -> Result<Option<Capability>, StoreError> {
+        self.read(|t| {
+            t.namespaces
+                .get(namespace.as_bytes())
+                .map_err(StoreError::backend)?
+                .map(|v| decode_capability(v.value()))
+                .transpose()
+        })
+    }
+
+    fn list_namespaces(&mut self) -> Result<Vec<(NamespaceId, CapabilityKind)>, StoreError> {
+        self.read(|t| {
+            let mut out = Vec::new();
+            for item in t.namespaces.iter().map_err(StoreError::backend)? {
+                let (k, v) = item.map_err(StoreError::backend)?;
+                let cap = decode_capability(v.value())?;
+                out.push((NamespaceId::from_bytes(*k.value()), cap.kind()));
+            }
+            Ok(out)
+        })
+    }
+
+    fn remove_namespace(&mut self, namespace: &NamespaceId) -> Result<bool, StoreError> {
+        self.write(|t, _| {
+            if t.namespaces
+                .remove(namespace.as_bytes())
+                .map_err(StoreError::backend)?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            write::remove_namespace_data(t, namespace)?;
+            Ok(true)
+        })
+    }
+
+    fn import_author(&mut self, author: Author) -> Result<(), StoreError> {
+        self.write(|t, _| {
+            t.authors
+                .insert(author.id().as_bytes(), &author.to_bytes())
+                .map_err(StoreError::backend)?;
+            Ok(())
+        })
+    }
+
+    fn author(&mut self, id: &AuthorId) -> Result<Option<Author>, StoreError> {
+        self.read(|t| {
+            Ok(t.authors
+                .get(id.as_bytes())
+                .map_err(StoreError::backend)?
+                .map(|v| Author::from_bytes(v.value())))
+        })
+    }
+
+    fn list_authors(&mut self) -> Result<Vec<AuthorId>, StoreError> {
+        self.read(|t| {
+            let mut out = Vec::new();
+            for item in t.authors.iter().map_err(StoreError::backend)? {
+                let (k, _) = item.map_err(StoreError::backend)?;
+                out.push(AuthorId::from_bytes(*k.value()));
+            }
+            Ok(out)
+        })
+    }
+
+    fn delete_author(&mut self, id: &AuthorId) -> Result<bool, StoreError> {
+        self.write(|t, _| {
+            if t.meta_value(META_DEFAULT_AUTHOR)?.as_deref() == Some(id.as_bytes().as_slice()) {
+                t.meta
+                    .remove(META_DEFAULT_AUTHOR)
+                    .map_err(StoreError::backend)?;
+            }
+            Ok(t.authors
+                .remove(id.as_bytes())
+                .map_err(StoreError::backend)?
+                .is_some())
+        })
+    }
+
+    fn default_author(&mut self) -> Result<Option<AuthorId>, StoreError> {
+        self.read(|t| match t.meta_value(META_DEFAULT_AUTHOR)? {
+            None => Ok(None),
+            Some(v) => <[u8; 32]>::try_from(v.as_slice())
+                .map(|b| Some(AuthorId::from_bytes(b)))
+                .map_err(|_| StoreError::Corrupt("malformed default author".into())),
+        })
+    }
+
+    fn set_default_author(&mut self, id: &AuthorId) -> Result<bool, StoreError> {
+        self.write(|t, _| {
+            if t.authors
+                .get(id.as_bytes())
+                .map_err(StoreError::backend)?
+                .is_none()
+            {
+                return Ok(false);
+            }
+            t.meta
+                .insert(META_DEFAULT_AUTHOR, id.as_bytes().as_slice())
+                .map_err(StoreError::backend)?;
+            Ok(true)
+        })
+    }
+
+    fn insert(&mut self, entry: SignedEntry) -> Result<InsertOutcome, StoreError> {
+        self.write(|t, salt| {
+            known(t, &entry.namespace())?;
+            write::insert(t, salt, &entry)
+        })
+    }
+
+    fn get_exact(
+        &mut self,
+        namespace: &NamespaceId,
+        author: &AuthorId,
+        key: &[u8],
+        include_empty: bool,
+    ) -> Result<Option<SignedEntry>, StoreError> {
+        let id = RecordIdentifier::new(*namespace, *author, key);
+        self.read(|t| {
+            Ok(query::get(t, id.as_bytes())?.filter(|e| include_empty || !e.record().is_empty()))
+        })
+    }
+
+    fn query(
+        &mut self,
+        namespace: &NamespaceId,
+        query: &Query,
+        cursor: &QueryCursor,
+        max: usize,
+    ) -> Result<QueryPage, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            query::page(t, namespace, query, cursor, max)
+        })
+    }
+
+    fn latest_per_author(
+        &mut self,
+        namespace: &NamespaceId,
+    ) -> Result<Vec<(AuthorId, u64, Bytes)>, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            let ns = namespace.as_bytes();
+            let mut first = [0u8; 64];
+            first[..32].copy_from_slice(ns);
+            let mut last = first;
+            last[32..].fill(0xff);
+            let mut out = Vec::new();
+            for item in t
+                .latest
+                .range::<&[u8; 64]>(&first..=&last)
+                .map_err(StoreError::backend)?
+            {
+                let (k, v) = item.map_err(StoreError::backend)?;
+                let mut author = [0u8; 32];
+                author.copy_from_slice(&k.value()[32..]);
+                let (ts, key) = decode_latest(v.value())?;
+                out.push((
+                    AuthorId::from_bytes(author),
+                    ts,
+                    Bytes::copy_from_slice(key),
+                ));
+            }
+            Ok(out)
+        })
+    }
+
+    fn fingerprint(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+    ) -> Result<Fingerprint, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            let (start, end) = clip(namespace, interval);
+            Ok(aggregate::interval(t, namespace, start, end)?.xor)
+        })
+    }
+
+    fn count(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+    ) -> Result<u64, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            let (start, end) = clip(namespace, interval);
+            Ok(aggregate::interval(t, namespace, start, end)?.count)
+        })
+    }
+
+    fn entries(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+        skip: u64,
+        max: usize,
+    ) -> Result<Vec<SignedEntry>, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            let (start, end) = clip(namespace, interval);
+            if start >= end || max == 0 {
+                return Ok(Vec::new());
+            }
+            let end = match end {
+                Clipped::At(e) => Some(e),
+                _ => None,
+            };
+            let from = if skip == 0 {
+                match start {
+                    Clipped::At(s) => s.to_vec(),
+                    _ => namespace.as_bytes().to_vec(),
+                }
+            } else {
+                let rank = aggregate::below(t, namespace, start)?
+                    .count
+                    .saturating_add(skip);
+                match aggregate::select(t, namespace, rank)? {
+                    Some(id) => id,
+                    None => return Ok(Vec::new()),
+                }
+            };
+            query::entries_from(t, namespace, &from, end, max)
+        })
+    }
+
+    fn register_useful_peer(
+        &mut self,
+        namespace: &NamespaceId,
+        peer: [u8; 32],
+    ) -> Result<(), StoreError> {
+        self.write(|t, _| {
+            known(t, namespace)?;
+            let mut peers = vec![peer];
+            if let Some(v) = t
+                .peers
+                .get(namespace.as_bytes())
+                .map_err(StoreError::backend)?
+            {
+                peers.extend(
+                    v.value()
+                        .chunks_exact(32)
+                        .filter(|p| *p != peer.as_slice())
+                        .filter_map(|p| <[u8; 32]>::try_from(p).ok()),
+                );
+            }
+            peers.truncate(PEERS_PER_DOC);
+            t.peers
+                .insert(namespace.as_bytes(), peers.concat().as_slice())
+                .map_err(StoreError::backend)?;
+            Ok(())
+        })
+    }
+
+    fn useful_peers(&mut self, namespace: &NamespaceId) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            Ok(t.peers
+                .get(namespace.as_bytes())
+                .map_err(StoreError::backend)?
+                .map(|v| {
+                    v.value()
+                        .chunks_exact(32)
+                        .filter_map(|p| <[u8; 32]>::try_from(p).ok())
+                        .collect()
+                })
+                .unwrap_or_default())
+        })
+    }
+
+    fn download_policy(&mut self, namespace: &NamespaceId) -> Result<DownloadPolicy, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            match t
+                .policies
+                .get(namespace.as_bytes())
+                .map_err(StoreError::backend)?
+            {
+                Some(v) => decode_policy(v.value()),
+                None => Ok(DownloadPolicy::default()),
+            }
+        })
+    }
+
+    fn set_download_policy(
+        &mut self,
+        namespace: &NamespaceId,
+        policy: DownloadPolicy,
+    ) -> Result<(), StoreError> {
+        self.write(|t, _| {
+            known(t, namespace)?;
+            t.policies
+                .insert(namespace.as_bytes(), encode_policy(&policy).as_slice())
+                .map_err(StoreError::backend)?;
+            Ok(())
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), StoreError> {
+        self.commit()
+    }
+}

@@ -1,0 +1,405 @@
+//! The on-disk format: every table of the store, its key and value layout, and the value codecs.
+//!
+//! This file is the one home of the format. Table names carry the version of their layout; a
+//! change of layout is a new name plus a numbered migration in `migrations.rs`, and bumps
+//! [`SCHEMA_VERSION`]. Integers are big-endian unless a layout says varint (LEB128, as in
+//! `sync_core::encoding`). `docs/storage.md` draws the same layouts as byte diagrams.
+
+use redb::{ReadableTable, Table, TableDefinition, TableError, WriteTransaction};
+use sync_core::encoding::{DecodeLimits, Reader, write_bytes, write_varint};
+use sync_core::{
+    Capability, ContentHash, DownloadPolicy, Entry, EntrySignature, FilterKind, Fingerprint,
+    KEY_LEN, Record, RecordIdentifier, SIGNATURE_LEN, SignedEntry, StoreError,
+};
+
+/// The schema version this build writes, and the newest it opens.
+pub const SCHEMA_VERSION: u64 = 1;
+
+// --- meta ---
+
+/// `meta`: store-wide values. Key: a name (UTF-8). Value: bytes, by name:
+/// - [`META_VERSION`]: the schema version, u64 BE (8 bytes);
+/// - [`META_SALT`]: the secret key of the level hash of the aggregate index (32 bytes);
+/// - [`META_DEFAULT_AUTHOR`]: the default author id (32 bytes), absent when none.
+///
+/// This table's name never changes: it is where a reader learns the version of the others.
+pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
+/// Meta key of the schema version.
+pub(crate) const META_VERSION: &str = "schema-version";
+/// Meta key of the level-hash salt.
+pub(crate) const META_SALT: &str = "index-salt";
+/// Meta key of the default author.
+pub(crate) const META_DEFAULT_AUTHOR: &str = "default-author";
+
+// --- documents and authors ---
+
+/// `namespaces-v1`: the documents. Key: namespace id (32). Value: capability kind (1 byte:
+/// 1 = write, 2 = read, as `sync_core::CapabilityKind`) | namespace secret (write) or id (read) (32).
+pub(crate) const NAMESPACES: TableDefinition<'_, &[u8; 32], &[u8; 33]> =
+    TableDefinition::new("namespaces-v1");
+
+/// `authors-v1`: author keys. Key: author id (32). Value: author secret (32).
+pub(crate) const AUTHORS: TableDefinition<'_, &[u8; 32], &[u8; 32]> =
+    TableDefinition::new("authors-v1");
+
+// --- entries ---
+
+/// `records-v1`: the entries. Key: the flat record identifier, `namespace (32) | author (32) |
+/// key`, so that byte order is identifier order. Value: [`RECORD_VALUE_LEN`] bytes,
+/// `timestamp u64 BE (8) | content length u64 BE (8) | content hash (32) |
+/// namespace signature (64) | author signature (64)`.
+pub(crate) const RECORDS: TableDefinition<'_, &[u8], &[u8; RECORD_VALUE_LEN]> =
+    TableDefinition::new("records-v1");
+
+/// `records-by-key-v1`: one row per record, ordered by key then author, for key-ordered queries.
+/// Key: the tuple `(namespace (32), key, author (32))` (redb compares tuples field by field).
+/// Value: the record's timestamp (u64), so that the newest entry of a key is chosen without
+/// reading the records.
+pub(crate) const BY_KEY: TableDefinition<'_, ByKey<'_>, u64> =
+    TableDefinition::new("records-by-key-v1");
+
+/// The key type of [`BY_KEY`].
+pub(crate) type ByKey<'a> = (&'a [u8; 32], &'a [u8], &'a [u8; 32]);
+
+/// `latest-per-author-v1`: per document and author, the newest entry. Key: `namespace (32) |
+/// author (32)`. Value: `timestamp u64 BE (8) | key`. Among entries of equal timestamp the one
+/// with the smallest key is the latest. Maintained exactly on every write.
+pub(crate) const LATEST: TableDefinition<'_, &[u8; 64], &[u8]> =
+    TableDefinition::new("latest-per-author-v1");
+
+/// `aggregates-v1`: the aggregate index (see `aggregate.rs` and docs/storage.md). Key: `level
+/// (1, 1..=LEVELS) | start`, where start is a record identifier (a node that begins at that
+/// record) or a bare namespace id (32 bytes: the head node of the level, holding the records
+/// of the document before its first boundary). Value: [`AGG_VALUE_LEN`] bytes, `count u64 BE (8)
+/// | XOR of the entry fingerprints (32)`. Head nodes with count 0 are not stored.
+pub(crate) const AGGREGATES: TableDefinition<'_, &[u8], &[u8; AGG_VALUE_LEN]> =
+    TableDefinition::new("aggregates-v1");
+
+// --- per-document settings ---
+
+/// `peers-v1`: the useful peers of a document. Key: namespace id (32). Value: up to
+/// `sync_core::store::PEERS_PER_DOC` peer ids of 32 bytes each, concatenated, newest first.
+pub(crate) const PEERS: TableDefinition<'_, &[u8; 32], &[u8]> = TableDefinition::new("peers-v1");
+
+/// `download-policy-v1`: the download policy of a document, absent for the default. Key:
+/// namespace id (32). Value: see [`encode_policy`].
+pub(crate) const POLICIES: TableDefinition<'_, &[u8; 32], &[u8]> =
+    TableDefinition::new("download-policy-v1");
+
+// --- the aggregate index's shape ---
+
+/// The number of aggregate levels above the records. Part of the format: a record's level is
+/// `min(LEVELS, leading zero bits of its level hash / LEVEL_BITS)`.
+pub(crate) const LEVELS: u8 = 3;
+/// Bits of the level hash per level: a node has 2^LEVEL_BITS = 64 children on average.
+pub(crate) const LEVEL_BITS: u32 = 6;
+
+/// The level of the record with identifier `id`: the number of leading zero bits of
+/// `blake3::keyed_hash(salt, id)`, divided by [`LEVEL_BITS`], at most [`LEVELS`]. The salt is
+/// secret to the store, so a writer cannot choose identifiers that unbalance the index.
+pub(crate) fn level_of(salt: &[u8; 32], id: &[u8]) -> u8 {
+    let hash = blake3::keyed_hash(salt, id);
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&hash.as_bytes()[..8]);
+    let zeros = u64::from_be_bytes(head).leading_zeros() / LEVEL_BITS;
+    u8::try_from(zeros).unwrap_or(LEVELS).min(LEVELS)
+}
+
+// --- the tables of an open write transaction ---
+
+/// Every table, opened in one write transaction.
+pub(crate) struct Tables<'tx> {
+    pub(crate) meta: Table<'tx, &'static str, &'static [u8]>,
+    pub(crate) namespaces: Table<'tx, &'static [u8; 32], &'static [u8; 33]>,
+    pub(crate) authors: Table<'tx, &'static [u8; 32], &'static [u8; 32]>,
+    pub(crate) records: Table<'tx, &'static [u8], &'static [u8; RECORD_VALUE_LEN]>,
+    pub(crate) by_key: Table<'tx, ByKey<'static>, u64>,
+    pub(crate) latest: Table<'tx, &'static [u8; 64], &'static [u8]>,
+    pub(crate) aggregates: Table<'tx, &'static [u8], &'static [u8; AGG_VALUE_LEN]>,
+    pub(crate) peers: Table<'tx, &'static [u8; 32], &'static [u8]>,
+    pub(crate) policies: Table<'tx, &'static [u8; 32], &'static [u8]>,
+}
+
+impl<'tx> Tables<'tx> {
+    /// Opens (creating if missing) every table of the current schema.
+    pub(crate) fn open(tx: &'tx WriteTransaction) -> Result<Self, TableError> {
+        Ok(Self {
+            meta: tx.open_table(META)?,
+            namespaces: tx.open_table(NAMESPACES)?,
+            authors: tx.open_table(AUTHORS)?,
+            records: tx.open_table(RECORDS)?,
+            by_key: tx.open_table(BY_KEY)?,
+            latest: tx.open_table(LATEST)?,
+            aggregates: tx.open_table(AGGREGATES)?,
+            peers: tx.open_table(PEERS)?,
+            policies: tx.open_table(POLICIES)?,
+        })
+    }
+
+    /// The value of a meta key.
+    pub(crate) fn meta_value(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .meta
+            .get(name)
+            .map_err(StoreError::backend)?
+            .map(|v| v.value().to_vec()))
+    }
+}
+
+// --- value codecs ---
+
+/// The length of a [`RECORDS`] value.
+pub(crate) const RECORD_VALUE_LEN: usize = 8 + 8 + 32 + 2 * SIGNATURE_LEN;
+
+/// The [`RECORDS`] value of an entry.
+pub(crate) fn encode_record(entry: &SignedEntry) -> [u8; RECORD_VALUE_LEN] {
+    let mut out = [0u8; RECORD_VALUE_LEN];
+    out[0..8].copy_from_slice(&entry.timestamp().to_be_bytes());
+    out[8..16].copy_from_slice(&entry.content_len().to_be_bytes());
+    out[16..48].copy_from_slice(entry.content_hash().as_bytes());
+    out[48..112].copy_from_slice(entry.signature().namespace());
+    out[112..176].copy_from_slice(entry.signature().author());
+    out
+}
+
+fn u64_at(value: &[u8], at: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&value[at..at + 8]);
+    u64::from_be_bytes(b)
+}
+
+fn array_at<const N: usize>(value: &[u8], at: usize) -> [u8; N] {
+    let mut b = [0u8; N];
+    b.copy_from_slice(&value[at..at + N]);
+    b
+}
+
+/// The record (timestamp, length, hash) of a [`RECORDS`] value.
+pub(crate) fn decode_record(value: &[u8; RECORD_VALUE_LEN]) -> Record {
+    Record::new(
+        ContentHash::from_bytes(array_at(value, 16)),
+        u64_at(value, 8),
+        u64_at(value, 0),
+    )
+}
+
+/// The entry stored under identifier bytes `id` with [`RECORDS`] value `value`.
+pub(crate) fn decode_entry(
+    id: &[u8],
+    value: &[u8; RECORD_VALUE_LEN],
+) -> Result<SignedEntry, StoreError> {
+    let id = RecordIdentifier::from_bytes(bytes::Bytes::copy_from_slice(id))
+        .map_err(|e| StoreError::Corrupt(format!("record key: {e}")))?;
+    let signature = EntrySignature::from_parts(array_at(value, 112), array_at(value, 48));
+    Ok(SignedEntry::from_parts(
+        signature,
+        Entry::new(id, decode_record(value)),
+    ))
+}
+
+/// The fingerprint of the entry with identifier bytes `id` and [`RECORDS`] value `value`,
+/// without building the entry: `blake3(id | timestamp u64 BE | hash)` as
+/// `sync_core::Entry::fingerprint`. A unit test pins the two together.
+pub(crate) fn record_fingerprint(id: &[u8], value: &[u8; RECORD_VALUE_LEN]) -> Fingerprint {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(id);
+    hasher.update(&value[0..8]);
+    hasher.update(&value[16..48]);
+    Fingerprint(*hasher.finalize().as_bytes())
+}
+
+/// The length of an [`AGGREGATES`] value.
+pub(crate) const AGG_VALUE_LEN: usize = 8 + 32;
+
+/// The [`AGGREGATES`] value of a node.
+pub(crate) fn encode_agg(count: u64, xor: &Fingerprint) -> [u8; AGG_VALUE_LEN] {
+    let mut out = [0u8; AGG_VALUE_LEN];
+    out[0..8].copy_from_slice(&count.to_be_bytes());
+    out[8..40].copy_from_slice(&xor.0);
+    out
+}
+
+/// The (count, XOR) of an [`AGGREGATES`] value.
+pub(crate) fn decode_agg(value: &[u8; AGG_VALUE_LEN]) -> (u64, Fingerprint) {
+    (u64_at(value, 0), Fingerprint(array_at(value, 8)))
+}
+
+/// The [`NAMESPACES`] value of a capability.
+pub(crate) fn encode_capability(capability: &Capability) -> [u8; 33] {
+    let (kind, bytes) = capability.to_raw();
+    let mut out = [0u8; 33];
+    out[0] = kind;
+    out[1..].copy_from_slice(&bytes);
+    out
+}
+
+/// The capability of a [`NAMESPACES`] value.
+pub(crate) fn decode_capability(value: &[u8; 33]) -> Result<Capability, StoreError> {
+    let bytes: [u8; KEY_LEN] = array_at(value, 1);
+    Capability::from_raw(value[0], &bytes)
+        .ok_or_else(|| StoreError::Corrupt(format!("unknown capability kind {}", value[0])))
+}
+
+/// The [`LATEST`] value: `timestamp u64 BE | key`.
+pub(crate) fn encode_latest(timestamp: u64, key: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + key.len());
+    out.extend_from_slice(&timestamp.to_be_bytes());
+    out.extend_from_slice(key);
+    out
+}
+
+/// The (timestamp, key) of a [`LATEST`] value.
+pub(crate) fn decode_latest(value: &[u8]) -> Result<(u64, &[u8]), StoreError> {
+    if value.len() < 8 {
+        return Err(StoreError::Corrupt("short latest-per-author value".into()));
+    }
+    Ok((u64_at(value, 0), &value[8..]))
+}
+
+const POLICY_NOTHING_EXCEPT: u8 = 0;
+const POLICY_EVERYTHING_EXCEPT: u8 = 1;
+const FILTER_PREFIX: u8 = 0;
+const FILTER_EXACT: u8 = 1;
+
+/// The [`POLICIES`] value of a download policy:
+///
+/// ```text
+/// policy  = kind (1: 0 nothing-except, 1 everything-except) | varint(n) | filter * n
+/// filter  = kind (1: 0 prefix, 1 exact) | varint(len) | bytes (len)
+/// ```
+///
+/// These are also the postcard bytes of iroh-docs' `DownloadPolicy`, whose variants come in
+/// the same order.
+pub(crate) fn encode_policy(policy: &DownloadPolicy) -> Vec<u8> {
+    let (kind, filters) = match policy {
+        DownloadPolicy::NothingExcept(f) => (POLICY_NOTHING_EXCEPT, f),
+        DownloadPolicy::EverythingExcept(f) => (POLICY_EVERYTHING_EXCEPT, f),
+    };
+    let mut out = vec![kind];
+    write_varint(&mut out, filters.len() as u64);
+    for filter in filters {
+        let (kind, bytes) = match filter {
+            FilterKind::Prefix(b) => (FILTER_PREFIX, b),
+            FilterKind::Exact(b) => (FILTER_EXACT, b),
+        };
+        out.push(kind);
+        write_bytes(&mut out, bytes);
+    }
+    out
+}
+
+/// Decodes a [`POLICIES`] value.
+pub(crate) fn decode_policy(value: &[u8]) -> Result<DownloadPolicy, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt(format!("download policy: {what}"));
+    let mut r = Reader::new(value, DecodeLimits::default());
+    let kind = r.u8().map_err(|e| corrupt(e.to_string()))?;
+    // Every filter takes at least two bytes.
+    let n = r.seq_len(2).map_err(|e| corrupt(e.to_string()))?;
+    let mut filters = Vec::with_capacity(n);
+    for _ in 0..n {
+        let filter_kind = r.u8().map_err(|e| corrupt(e.to_string()))?;
+        let bytes = bytes::Bytes::copy_from_slice(r.bytes().map_err(|e| corrupt(e.to_string()))?);
+        filters.push(match filter_kind {
+            FILTER_PREFIX => FilterKind::Prefix(bytes),
+            FILTER_EXACT => FilterKind::Exact(bytes),
+            k => return Err(corrupt(format!("unknown filter kind {k}"))),
+        });
+    }
+    r.finish().map_err(|e| corrupt(e.to_string()))?;
+    match kind {
+        POLICY_NOTHING_EXCEPT => Ok(DownloadPolicy::NothingExcept(filters)),
+        POLICY_EVERYTHING_EXCEPT => Ok(DownloadPolicy::EverythingExcept(filters)),
+        k => Err(corrupt(format!("unknown policy kind {k}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use sync_core::{Author, NamespaceSecret};
+
+    fn sample() -> SignedEntry {
+        let ns = NamespaceSecret::from_bytes(&[1; 32]);
+        let author = Author::from_bytes(&[2; 32]);
+        let record = Record::new(ContentHash::of(b"hello"), 5, 1_700_000_000_000_000);
+        SignedEntry::create(&ns, &author, b"greeting", record)
+    }
+
+    #[test]
+    fn record_values_round_trip_and_fingerprint_like_the_entry() {
+        let e = sample();
+        let value = encode_record(&e);
+        assert_eq!(decode_entry(e.id().as_bytes(), &value).unwrap(), e);
+        assert_eq!(
+            record_fingerprint(e.id().as_bytes(), &value),
+            e.entry().fingerprint()
+        );
+        assert_eq!(&value[0..8], &1_700_000_000_000_000u64.to_be_bytes());
+        assert_eq!(&value[8..16], &5u64.to_be_bytes());
+    }
+
+    #[test]
+    fn policy_golden_bytes() {
+        let policy = DownloadPolicy::NothingExcept(vec![
+            FilterKind::Prefix(Bytes::from_static(b"img/")),
+            FilterKind::Exact(Bytes::from_static(b"readme")),
+        ]);
+        let bytes = encode_policy(&policy);
+        assert_eq!(
+            bytes,
+            [
+                &[0x00, 0x02, 0x00, 0x04][..],
+                b"img/",
+                &[0x01, 0x06],
+                b"readme"
+            ]
+            .concat()
+        );
+        assert_eq!(decode_policy(&bytes).unwrap(), policy);
+        let default = encode_policy(&DownloadPolicy::default());
+        assert_eq!(default, [0x01, 0x00]);
+        assert_eq!(decode_policy(&default).unwrap(), DownloadPolicy::default());
+        // A 200-byte filter has a two-byte length.
+        let long =
+            DownloadPolicy::EverythingExcept(vec![FilterKind::Exact(Bytes::from(vec![7u8; 200]))]);
+        let bytes = encode_policy(&long);
+        assert_eq!(&bytes[..5], &[0x01, 0x01, 0x01, 0xc8, 0x01]);
+        assert_eq!(decode_policy(&bytes).unwrap(), long);
+    }
+
+    #[test]
+    fn bad_policies_are_corrupt_not_panics() {
+        for bad in [
+            &[][..],
+            &[0x02, 0x00],
+            &[0x00, 0x01, 0x02, 0x00],
+            &[0x00, 0x05, 0x00],
+            &[0x00, 0x01, 0x00, 0x09, 0x01],
+            &[0x01, 0x00, 0x00],
+        ] {
+            assert!(
+                matches!(decode_policy(bad), Err(StoreError::Corrupt(_))),
+                "{bad:02x?}"
+            );
+        }
+    }
+
+    #[test]
+    fn levels_are_geometric() {
+        let salt = [9u8; 32];
+        let mut per_level = [0usize; LEVELS as usize + 1];
+        for i in 0u32..200_000 {
+            per_level[level_of(&salt, &i.to_be_bytes()) as usize] += 1;
+        }
+        // About 1/64 of the ids reach level 1, 1/4096 level 2.
+        assert!((2_500..3_800).contains(&per_level[1]), "{per_level:?}");
+        assert!((20..90).contains(&per_level[2]), "{per_level:?}");
+        // Another salt gives other levels.
+        let other = [10u8; 32];
+        let moved = (0u32..10_000)
+            .filter(|i| level_of(&salt, &i.to_be_bytes()) != level_of(&other, &i.to_be_bytes()))
+            .count();
+        assert!(moved > 100);
+    }
+}

@@ -1,0 +1,285 @@
+//! Writing entries: the insertion rule, the indexes it maintains, and removing a document.
+
+use std::ops::Bound;
+
+use redb::ReadableTable;
+use sync_core::{
+    ID_PREFIX_LEN, InsertOutcome, KEY_LEN, NamespaceId, Record, SignedEntry, StoreError,
+};
+
+use crate::aggregate::{self, namespace_end, node_key};
+use crate::bounds::{as_slice_bound, common_prefix_len, prefix_end};
+use crate::tables::{
+    LEVELS, Tables, decode_latest, decode_record, encode_latest, encode_record, record_fingerprint,
+};
+
+/// What the predecessor walk found at one step.
+enum Step {
+    /// No more candidates: the walk left the (namespace, author) range.
+    Done,
+    /// A stored entry at a prefix of the key (or the key) is at least as new.
+    Blocked,
+    /// Continue with the candidates no longer than this many bytes of the identifier.
+    Next(usize),
+}
+
+/// Whether a stored entry at the new entry's key or at a prefix of it blocks the new entry.
+///
+/// The predecessor walk: take the greatest stored identifier `p` at or below the candidate
+/// `x[..len]`. If `p` is a prefix of `x`, it is a parent: check it, then continue below it. If
+/// not, no identifier strictly between `p` and `x[..len]` is stored, and every prefix of `x`
+/// longer than the common prefix of `p` and `x` lies in that gap; continue from the common
+/// prefix. Stop at the (namespace, author) boundary, after the empty key. Each step either
+/// finds a parent or shortens the candidate to a common prefix, so the cost depends on the
+/// stored parents and neighbours, not on the key length.
+fn blocked(t: &Tables<'_>, x: &[u8], new: &Record) -> Result<bool, StoreError> {
+    let mut len = x.len();
+    loop {
+        let step = {
+            let mut range = t
+                .records
+                .range::<&[u8]>(..=&x[..len])
+                .map_err(StoreError::backend)?;
+            match range.next_back() {
+                None => Step::Done,
+                Some(item) => {
+                    let (k, v) = item.map_err(StoreError::backend)?;
+                    let p = k.value();
+                    if p.len() < ID_PREFIX_LEN || p[..ID_PREFIX_LEN] != x[..ID_PREFIX_LEN] {
+                        Step::Done
+                    } else if x.starts_with(p) {
+                        // `blocks` of sync-core: an equal or newer record at a prefix.
+                        if decode_record(v.value()) >= *new {
+                            Step::Blocked
+                        } else if p.len() == ID_PREFIX_LEN {
+                            Step::Done
+                        } else {
+                            Step::Next(p.len() - 1)
+                        }
+                    } else {
+                        // p < x[..len] and p is not a prefix of x: they differ at a byte
+                        // within the (namespace, author) part or the key, at index >= 64.
+                        Step::Next(common_prefix_len(p, x))
+                    }
+                }
+            }
+        };
+        match step {
+            Step::Done => return Ok(false),
+            Step::Blocked => return Ok(true),
+            Step::Next(next) => len = next,
+        }
+    }
+}
+
+/// Inserts an entry by the insertion rule of `sync_core::store`.
+pub(crate) fn insert(
+    t: &mut Tables<'_>,
+    salt: &[u8; 32],
+    entry: &SignedEntry,
+) -> Result<InsertOutcome, StoreError> {
+    let ns = entry.namespace();
+    let author = entry.author();
+    let x = entry.id().as_bytes();
+    let new = *entry.record();
+    if blocked(t, x, &new)? {
+        return Ok(InsertOutcome::NotInserted);
+    }
+
+    // Older entries at keys that start with the key (the key itself included; whatever is
+    // stored there is older, else it would have blocked).
+    let mut dominated = Vec::new();
+    let mut old_here = None;
+    {
+        let range = t
+            .records
+            .range::<&[u8]>((Bound::Included(x), as_slice_bound(&prefix_end(x))))
+            .map_err(StoreError::backend)?;
+        for item in range {
+            let (k, v) = item.map_err(StoreError::backend)?;
+            let (k, v) = (k.value(), v.value());
+            if decode_record(v) < new {
+                let fp = record_fingerprint(k, v);
+                if k == x {
+                    old_here = Some(fp);
+                } else {
+                    dominated.push((k.to_vec(), fp));
+                }
+            }
+        }
+    }
+    for (id, fp) in &dominated {
+        t.records
+            .remove(id.as_slice())
+            .map_err(StoreError::backend)?;
+        t.by_key
+            .remove((ns.as_bytes(), &id[ID_PREFIX_LEN..], author.as_bytes()))
+            .map_err(StoreError::backend)?;
+        aggregate::on_remove(t, salt, &ns, id, *fp)?;
+    }
+
+    let fp = entry.entry().fingerprint();
+    t.records
+        .insert(x, &encode_record(entry))
+        .map_err(StoreError::backend)?;
+    t.by_key
+        .insert(
+            (ns.as_bytes(), entry.key(), author.as_bytes()),
+            entry.timestamp(),
+        )
+        .map_err(StoreError::backend)?;
+    match old_here {
+        Some(old) => aggregate::on_update(t, &ns, x, old, fp)?,
+        None => aggregate::on_insert(t, salt, &ns, x, fp)?,
+    }
+    update_latest(t, entry, &dominated)?;
+    let removed = dominated.len() as u64 + u64::from(old_here.is_some());
+    Ok(InsertOutcome::Inserted { removed })
+}
+
+/// Keeps `latest-per-author` exact after `entry` was stored and `dominated` removed.
+///
+/// The latest entry of an author is the one with the greatest timestamp, the smallest key
+/// among equals. The new entry replaces the stored one if it is at least as late. If the stored
+/// one was removed, the new entry always replaces it (the removed entry's key starts with the
+/// new key and its record is older, so its timestamp is at most the new one's and its key is
+/// not smaller), so no rescan is needed; the rescan below is a safety net, not a path taken.
+fn update_latest(
+    t: &mut Tables<'_>,
+    entry: &SignedEntry,
+    dominated: &[(Vec<u8>, sync_core::Fingerprint)],
+) -> Result<(), StoreError> {
+    let lkey = latest_key(&entry.namespace(), entry.id().as_bytes());
+    let current = t
+        .latest
+        .get(&lkey)
+        .map_err(StoreError::backend)?
+        .map(|v| decode_latest(v.value()).map(|(ts, key)| (ts, key.to_vec())))
+        .transpose()?;
+    let (ts, key) = (entry.timestamp(), entry.key());
+    let wins = match &current {
+        None => true,
+        Some((cts, ckey)) => ts > *cts || (ts == *cts && key <= ckey.as_slice()),
+    };
+    if wins {
+        t.latest
+            .insert(&lkey, encode_latest(ts, key).as_slice())
+            .map_err(StoreError::backend)?;
+    } else if let Some((_, ckey)) = current
+        && dominated
+            .iter()
+            .any(|(id, _)| &id[ID_PREFIX_LEN..] == ckey.as_slice())
+    {
+        recompute_latest(t, &lkey)?;
+    }
+    Ok(())
+}
+
+/// The `latest-per-author` key of the author of identifier `id`.
+fn latest_key(ns: &NamespaceId, id: &[u8]) -> [u8; 64] {
+    let mut out = [0u8; 64];
+    out[..KEY_LEN].copy_from_slice(ns.as_bytes());
+    out[KEY_LEN..].copy_from_slice(&id[KEY_LEN..ID_PREFIX_LEN]);
+    out
+}
+
+/// The latest entry of the author of the (namespace | author) prefix `prefix`, by a scan.
+pub(crate) fn scan_latest(
+    t: &Tables<'_>,
+    prefix: &[u8; 64],
+) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    let range = t
+        .records
+        .range::<&[u8]>((
+            Bound::Included(prefix.as_slice()),
+            as_slice_bound(&prefix_end(prefix)),
+        ))
+        .map_err(StoreError::backend)?;
+    let mut best: Option<(u64, Vec<u8>)> = None;
+    for item in range {
+        let (k, v) = item.map_err(StoreError::backend)?;
+        let ts = decode_record(v.value()).timestamp();
+        // Keys come in ascending order: only a strictly greater timestamp replaces.
+        if best.as_ref().is_none_or(|(bts, _)| ts > *bts) {
+            best = Some((ts, k.value()[ID_PREFIX_LEN..].to_vec()));
+        }
+    }
+    Ok(best)
+}
+
+fn recompute_latest(t: &mut Tables<'_>, lkey: &[u8; 64]) -> Result<(), StoreError> {
+    match scan_latest(t, lkey)? {
+        Some((ts, key)) => t
+            .latest
+            .insert(lkey, encode_latest(ts, &key).as_slice())
+            .map(|_| ()),
+        None => t.latest.remove(lkey).map(|_| ()),
+    }
+    .map_err(StoreError::backend)
+}
+
+/// Removes every entry and index row of a document, and its peers and policy. The namespace
+/// row is removed by the caller.
+pub(crate) fn remove_namespace_data(
+    t: &mut Tables<'_>,
+    ns: &NamespaceId,
+) -> Result<(), StoreError> {
+    let nsb = ns.as_bytes();
+    let end = namespace_end(ns);
+    t.records
+        .retain_in::<&[u8], _>(
+            (Bound::Included(nsb.as_slice()), as_slice_bound(&end)),
+            |_, _| false,
+        )
+        .map_err(StoreError::backend)?;
+    let zero = [0u8; 32];
+    let by_key_end = prefix_successor_32(nsb);
+    let lower: (&[u8; 32], &[u8], &[u8; 32]) = (nsb, &[], &zero);
+    match &by_key_end {
+        Some(next) => t.by_key.retain_in(
+            (
+                Bound::Included(lower),
+                Bound::Excluded((next, &[][..], &zero)),
+            ),
+            |_, _| false,
+        ),
+        None => t
+            .by_key
+            .retain_in((Bound::Included(lower), Bound::Unbounded), |_, _| false),
+    }
+    .map_err(StoreError::backend)?;
+    let mut first = [0u8; 64];
+    first[..32].copy_from_slice(nsb);
+    let mut last = first;
+    last[32..].fill(0xff);
+    t.latest
+        .retain_in::<&[u8; 64], _>(&first..=&last, |_, _| false)
+        .map_err(StoreError::backend)?;
+    for level in 1..=LEVELS {
+        let from = node_key(level, nsb);
+        let to = prefix_end(&from);
+        t.aggregates
+            .retain_in::<&[u8], _>(
+                (Bound::Included(from.as_slice()), as_slice_bound(&to)),
+                |_, _| false,
+            )
+            .map_err(StoreError::backend)?;
+    }
+    t.peers.remove(nsb).map_err(StoreError::backend)?;
+    t.policies.remove(nsb).map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// The next 32-byte id, or `None` after all 0xff.
+fn prefix_successor_32(id: &[u8; 32]) -> Option<[u8; 32]> {
+    let mut out = *id;
+    for b in out.iter_mut().rev() {
+        if *b == 0xff {
+            *b = 0;
+        } else {
+            *b += 1;
+            return Some(out);
+        }
+    }
+    None
+}
