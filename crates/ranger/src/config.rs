@@ -13,6 +13,7 @@ pub struct Config {
     split_factor: usize,
     leaf_size: usize,
     max_message_bytes: Option<usize>,
+    eager_leaves: bool,
 }
 
 /// Why [`Config::custom`] refused its arguments.
@@ -56,6 +57,7 @@ impl Config {
             split_factor: 2,
             leaf_size: 1,
             max_message_bytes: None,
+            eager_leaves: true,
         }
     }
 
@@ -100,7 +102,21 @@ impl Config {
             split_factor,
             leaf_size,
             max_message_bytes,
+            eager_leaves: true,
         })
+    }
+
+    /// Whether the sub-ranges of a split that hold at most `leaf_size` entries go out as items
+    /// (`true`, iroh-docs, the default) or as fingerprints like the others (`false`).
+    ///
+    /// Eager leaves save a round trip but ship entries the peer may already have (iroh-docs'
+    /// W3: most entries moved by a sync with scattered differences are redundant). Lazy leaves
+    /// send entries only where a difference is known: a peer that finds it has at most
+    /// `leaf_size` entries in a differing range answers with them, as always. Either way every
+    /// peer converges; the default is to be chosen by measurement.
+    pub fn with_eager_leaves(mut self, eager: bool) -> Self {
+        self.eager_leaves = eager;
+        self
     }
 
     /// Into how many parts a range whose fingerprints differ is split.
@@ -111,6 +127,11 @@ impl Config {
     /// Ranges with at most this many local entries are sent as entries.
     pub fn leaf_size(&self) -> usize {
         self.leaf_size
+    }
+
+    /// Whether small sub-ranges go out as items; see [`Config::with_eager_leaves`].
+    pub fn eager_leaves(&self) -> bool {
+        self.eager_leaves
     }
 
     /// The message budget in bytes, `None` if unbounded.

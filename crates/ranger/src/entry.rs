@@ -8,6 +8,11 @@ use crate::Fingerprint;
 pub trait RangeKey: Ord + Clone + Debug {
     /// An upper bound of the number of bytes this key takes in an encoded message; used to keep
     /// messages under the size budget.
+    ///
+    /// The budget is only as good as this number: it must be at least the bytes the network
+    /// layer writes for the key (for iroh-docs' postcard `RecordIdentifier`: the varint length
+    /// prefix plus the 64 + key bytes). Ranges carry two keys; the per-part overheads are the
+    /// `*_OVERHEAD` constants of this crate.
     fn encoded_len(&self) -> usize;
 }
 
@@ -29,5 +34,8 @@ pub trait RangeEntry: Clone + Debug {
     fn fingerprint(&self) -> Fingerprint;
     /// An upper bound of the number of bytes this entry takes in an encoded message (including
     /// whatever per-item metadata the wire format attaches), used for the size budget.
+    ///
+    /// For iroh-docs that is the postcard `SignedEntry` (two 64-byte signatures, the
+    /// length-prefixed record identifier, the record) plus 1 byte of `ContentStatus`.
     fn encoded_len(&self) -> usize;
 }

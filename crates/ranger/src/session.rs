@@ -182,7 +182,8 @@ impl Session {
     ///   [`Fingerprint::EMPTY`]; otherwise the range is split at `split_factor - 1` pivots (the
     ///   entries of rank `floor(n * i / split_factor)` in circular order; for the whole set the
     ///   entry of rank 0 as well) and each non-empty sub-range goes out as a fingerprint if it
-    ///   holds more than `leaf_size` entries, as an item otherwise.
+    ///   holds more than `leaf_size` entries, as an item otherwise (unless leaves are lazy, see
+    ///   [`Config::with_eager_leaves`]).
     ///
     /// With a message budget, parts are handled in key order instead, and whatever does not fit
     /// is deferred *inside the reply*: the tail of an item is replaced by the fingerprint of the
@@ -511,7 +512,7 @@ where
             } else {
                 Self::reserve_at(&sub.y, end_len, ctx)
             };
-            if count > self.config.leaf_size() as u64 {
+            if count > self.config.leaf_size() as u64 || !self.config.eager_leaves() {
                 let size = fingerprint_part_len(&sub.x, &sub.y);
                 if !self.fits(size + after) {
                     // Defer the rest of this range as one; if nothing of it went out yet,

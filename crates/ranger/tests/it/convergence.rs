@@ -42,7 +42,9 @@ fn config() -> impl Strategy<Value = Config> {
     ];
     prop_oneof![
         2 => Just(Config::reference()),
-        1 => (2usize..7, 1usize..5, budget).prop_map(|(k, leaf, b)| Config::custom(k, leaf, b).unwrap()),
+        1 => (2usize..7, 1usize..5, budget, any::<bool>()).prop_map(|(k, leaf, b, eager)| {
+            Config::custom(k, leaf, b).unwrap().with_eager_leaves(eager)
+        }),
         1 => (2usize..7, 1usize..5).prop_map(|(k, leaf)| Config::custom(k, leaf, Some(Config::MIN_MESSAGE_BYTES)).unwrap()),
     ]
 }
@@ -63,8 +65,6 @@ fn ceil_log(k: usize, n: usize) -> usize {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
-
     #[test]
     fn sets_converge_to_the_lww_union((a, b) in pair(), ca in config(), cb in config()) {
         let mut sa = store(&entries(&a));

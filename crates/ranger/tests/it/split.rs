@@ -74,11 +74,12 @@ proptest! {
         split in 2usize..7,
         leaf in 1usize..5,
         remote_empty in any::<bool>(),
+        eager in any::<bool>(),
     ) {
         let entries: Vec<(String, u64)> = keys.iter().map(|k| (key(*k).0, 1)).collect();
         let mut s = store(&entries);
         let range = Range::new(key(x), key(y));
-        let config = Config::custom(split, leaf, None).unwrap();
+        let config = Config::custom(split, leaf, None).unwrap().with_eager_leaves(eager);
         let remote = if remote_empty { Fingerprint::EMPTY } else { Fingerprint([1; 32]) };
         let ours = brute_fingerprint(&s, &range);
         let parts = answer(&mut s, config, range.clone(), remote);
@@ -106,11 +107,11 @@ proptest! {
             prop_assert!(!part.range().is_all(), "whole-set sub-range");
             match part {
                 MessagePart::RangeFingerprint(fp) => {
-                    prop_assert!(sub.len() > leaf);
+                    prop_assert!(sub.len() > leaf || !eager);
                     prop_assert_eq!(fp.fingerprint, brute_fingerprint(&s, &fp.range));
                 }
                 MessagePart::RangeItem(item) => {
-                    prop_assert!(sub.len() <= leaf);
+                    prop_assert!(eager && sub.len() <= leaf);
                     prop_assert!(!item.have_local);
                     let sent: Vec<Entry> = item.values.iter().map(|(e, _)| e.clone()).collect();
                     prop_assert_eq!(sent, sub);
