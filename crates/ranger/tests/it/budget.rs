@@ -1,7 +1,7 @@
 //! Bounded messages: bootstrapping a large set to an empty peer, scattered differences with a
 //! tiny budget, and the error when an entry cannot fit at all.
 
-use ranger::{Config, MemStore, ProcessError, Session};
+use ranger::{Config, MemStore, ProcessError, RangeEntry, Session};
 
 use crate::support::{
     Counting, Entry, Key, RunOptions, Side, contents, lww_union, run_with, store,
@@ -50,8 +50,19 @@ fn bootstrap(n: usize, budget: usize, full_side_initiates: bool, peer_config: Co
     assert_eq!(full.largest_message, full_largest);
     // Every entry crossed exactly once: nothing is re-sent when chunks are deferred.
     assert_eq!(full.entries_sent, n as u64);
-    // And it took many messages, not one.
-    assert!(full.messages_sent as usize >= n * 10 / budget);
+    // Chunks are filled: the full side needs about total / budget messages (it sends every
+    // other message), not one per entry, and not one for everything.
+    let total: usize = n * Entry::new("key-0000000", 7).encoded_len();
+    let chunks = total.div_ceil(budget);
+    let sent = full.messages_sent as usize;
+    assert!(
+        sent >= chunks,
+        "{sent} messages for {chunks} budgets' worth"
+    );
+    assert!(
+        sent <= 2 * chunks + 4,
+        "{sent} messages for {chunks} budgets' worth"
+    );
 }
 
 #[test]
@@ -72,6 +83,16 @@ fn bootstrap_100k_from_the_empty_side() {
         false,
         Config::custom(4, 1, Some(8 * 1024)).unwrap(),
     );
+}
+
+/// The target size; run with `cargo test --release -p ranger -- --ignored`.
+#[test]
+#[ignore = "slow in debug builds"]
+fn bootstrap_1m_from_both_sides() {
+    let budget = 64 * 1024;
+    let config = Config::custom(4, 1, Some(budget)).unwrap();
+    bootstrap(1_000_000, budget, true, config);
+    bootstrap(1_000_000, budget, false, config);
 }
 
 /// The empty peer runs the reference rules; our side still never exceeds its budget.
