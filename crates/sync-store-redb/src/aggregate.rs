@@ -1,6 +1,6 @@
 //! The aggregate index: (count, XOR of fingerprints) of any range of a document in O(log n).
 //!
-//! Every record gets a level from a keyed hash of its identifier (`tables::level_of`): level `h`
+//! Every record gets a level from a keyed hash of its identifier (`Shape::level_of`): level `h`
 //! with probability about 64^-h, capped at [`LEVELS`]. A record of level >= L is an
 //! *L-boundary*. For each level L = 1..=LEVELS and each document, the L-boundaries cut the
 //! document's records (in identifier order) into runs; each run is a *node* of level L, stored
@@ -27,7 +27,7 @@ use redb::ReadableTable;
 use sync_core::{Fingerprint, NamespaceId, StoreError};
 
 use crate::bounds::{as_slice_bound, concat, prefix_end};
-use crate::tables::{LEVELS, Tables, decode_agg, encode_agg, level_of, record_fingerprint};
+use crate::tables::{LEVELS, Shape, Tables, decode_agg, encode_agg, record_fingerprint};
 
 /// A count and an XOR of fingerprints: the aggregate of a set of records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,12 +184,12 @@ fn next_start(
 /// identifier `id`, with fingerprint `fp`.
 pub(crate) fn on_insert(
     t: &mut Tables<'_>,
-    salt: &[u8; 32],
+    shape: &Shape,
     ns: &NamespaceId,
     id: &[u8],
     fp: Fingerprint,
 ) -> Result<(), StoreError> {
-    let height = level_of(salt, id);
+    let height = shape.level_of(id);
     // Bottom-up: a split at level L sums the (already updated) nodes of level L-1.
     for level in 1..=LEVELS {
         let (parent_key, mut parent) = containing(t, level, ns, id)?;
@@ -211,12 +211,12 @@ pub(crate) fn on_insert(
 /// Updates the index for a record that was removed from the records table.
 pub(crate) fn on_remove(
     t: &mut Tables<'_>,
-    salt: &[u8; 32],
+    shape: &Shape,
     ns: &NamespaceId,
     id: &[u8],
     fp: Fingerprint,
 ) -> Result<(), StoreError> {
-    let height = level_of(salt, id);
+    let height = shape.level_of(id);
     for level in 1..=LEVELS {
         let mut merged = Agg::ZERO;
         if level <= height {

@@ -7,8 +7,8 @@ use sync_core::{ID_PREFIX_LEN, KEY_LEN, StoreError};
 
 use crate::aggregate::{Agg, node_key};
 use crate::tables::{
-    LEVELS, META_VERSION, SCHEMA_VERSION, Tables, decode_agg, decode_capability, decode_latest,
-    decode_policy, decode_record, level_of, record_fingerprint,
+    LEVELS, META_VERSION, SCHEMA_VERSION, Shape, Tables, decode_agg, decode_capability,
+    decode_latest, decode_policy, decode_record, record_fingerprint,
 };
 
 fn corrupt(what: impl Into<String>) -> StoreError {
@@ -16,7 +16,7 @@ fn corrupt(what: impl Into<String>) -> StoreError {
 }
 
 /// Checks the whole store; see `RedbStore::check_consistency`.
-pub(crate) fn check(t: &Tables<'_>, salt: &[u8; 32]) -> Result<(), StoreError> {
+pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
     let version = t.meta_value(META_VERSION)?;
     if version.as_deref() != Some(SCHEMA_VERSION.to_be_bytes().as_slice()) {
         return Err(corrupt(format!("schema version {version:?}")));
@@ -64,7 +64,7 @@ pub(crate) fn check(t: &Tables<'_>, salt: &[u8; 32]) -> Result<(), StoreError> {
             *slot = (record.timestamp(), key.to_vec());
         }
         let fp = record_fingerprint(id, value);
-        let height = level_of(salt, id);
+        let height = shape.level_of(id);
         for level in 1..=LEVELS {
             let slot = &mut open[usize::from(level)];
             let node = if level <= height {

@@ -8,27 +8,40 @@
 use redb::{Database, ReadableDatabase, TableHandle, WriteTransaction};
 use sync_core::StoreError;
 
-use crate::tables::{self, META, META_SALT, META_VERSION, SCHEMA_VERSION};
+use crate::tables::{self, META, META_INDEX_SHAPE, META_VERSION, SCHEMA_VERSION, Shape};
+
+/// What a new store is made with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CreateOptions {
+    /// Bits of the level hash per level of the aggregate index.
+    pub(crate) level_bits: u8,
+}
 
 /// One migration: from version `index` to `index + 1`.
-type Migration = fn(&WriteTransaction) -> Result<(), StoreError>;
+type Migration = fn(&WriteTransaction, &CreateOptions) -> Result<(), StoreError>;
 
 /// Every migration, in order. `MIGRATIONS.len()` equals [`SCHEMA_VERSION`].
 const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1];
 
-/// Version 0 to 1: a new store. Creates every table of version 1 and the index salt.
-fn create_v1(tx: &WriteTransaction) -> Result<(), StoreError> {
+/// Version 0 to 1: a new store. Creates every table of version 1 and the shape of the aggregate
+/// index, with a fresh random salt.
+fn create_v1(tx: &WriteTransaction, options: &CreateOptions) -> Result<(), StoreError> {
     let mut t = tables::Tables::open(tx).map_err(StoreError::backend)?;
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).map_err(|e| StoreError::Backend(e.to_string().into()))?;
+    let shape = Shape {
+        level_bits: options.level_bits,
+        salt,
+    };
     t.meta
-        .insert(META_SALT, &salt[..])
+        .insert(META_INDEX_SHAPE, shape.encode().as_slice())
         .map_err(StoreError::backend)?;
     Ok(())
 }
 
-/// Brings the database to [`SCHEMA_VERSION`] and returns the index salt.
-pub(crate) fn migrate(db: &Database) -> Result<[u8; 32], StoreError> {
+/// Brings the database to [`SCHEMA_VERSION`] and returns the shape of its aggregate index.
+/// `options` apply only if the database is new.
+pub(crate) fn migrate(db: &Database, options: &CreateOptions) -> Result<Shape, StoreError> {
     let found = read_version(db)?;
     if found > SCHEMA_VERSION {
         return Err(StoreError::VersionTooNew {
@@ -39,7 +52,7 @@ pub(crate) fn migrate(db: &Database) -> Result<[u8; 32], StoreError> {
     if found < SCHEMA_VERSION {
         let tx = db.begin_write().map_err(StoreError::backend)?;
         for (from, migration) in MIGRATIONS.iter().enumerate().skip(found as usize) {
-            migration(&tx)?;
+            migration(&tx, options)?;
             let to = from as u64 + 1;
             let mut meta = tx.open_table(META).map_err(StoreError::backend)?;
             meta.insert(META_VERSION, &to.to_be_bytes()[..])
@@ -49,12 +62,11 @@ pub(crate) fn migrate(db: &Database) -> Result<[u8; 32], StoreError> {
     }
     let tx = db.begin_read().map_err(StoreError::backend)?;
     let meta = tx.open_table(META).map_err(StoreError::backend)?;
-    let salt = meta.get(META_SALT).map_err(StoreError::backend)?;
-    let salt = salt
-        .as_ref()
-        .and_then(|v| <[u8; 32]>::try_from(v.value()).ok())
-        .ok_or_else(|| StoreError::Corrupt("missing index salt".into()))?;
-    Ok(salt)
+    let shape = meta
+        .get(META_INDEX_SHAPE)
+        .map_err(StoreError::backend)?
+        .ok_or_else(|| StoreError::Corrupt("missing index shape".into()))?;
+    Shape::decode(shape.value())
 }
 
 /// The schema version of the file: 0 for a new, empty database.

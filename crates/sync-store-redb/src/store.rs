@@ -13,9 +13,10 @@ use sync_core::{
 };
 
 use crate::aggregate::{self, Clipped};
+use crate::migrations::CreateOptions;
 use crate::tables::{
-    META_DEFAULT_AUTHOR, Tables, decode_capability, decode_latest, decode_policy,
-    encode_capability, encode_policy,
+    DEFAULT_LEVEL_BITS, META_DEFAULT_AUTHOR, Shape, Tables, decode_capability, decode_latest,
+    decode_policy, encode_capability, encode_policy,
 };
 use crate::{check, migrations, query, write};
 
@@ -47,7 +48,7 @@ pub struct RedbStore {
     // Declared before `db`: dropped (committed in `Drop`) before the database closes.
     tx: Option<OpenTx>,
     db: Database,
-    salt: [u8; 32],
+    shape: Shape,
     /// Whether the open transaction holds writes.
     dirty: bool,
     pending: usize,
@@ -66,10 +67,7 @@ impl fmt::Debug for RedbStore {
 impl RedbStore {
     /// A new, empty store in memory (redb's in-memory backend, the same code path as a file).
     pub fn memory() -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(StoreError::backend)?;
-        Self::from_database(db)
+        Self::memory_with_level_bits(DEFAULT_LEVEL_BITS)
     }
 
     /// Opens the store in the file at `path`, creating it if missing.
@@ -78,16 +76,39 @@ impl RedbStore {
     /// version, and with [`StoreError::Backend`] if the file is not a redb database or is open
     /// elsewhere.
     pub fn persistent(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
-        Self::from_database(db)
+        Self::persistent_with_level_bits(path, DEFAULT_LEVEL_BITS)
     }
 
-    fn from_database(db: Database) -> Result<Self, StoreError> {
-        let salt = migrations::migrate(&db)?;
+    /// Test support: a memory store whose aggregate index has nodes of about `2^level_bits`
+    /// children (1..=16) instead of 64, so that small tests exercise every level of it.
+    #[doc(hidden)]
+    pub fn memory_with_level_bits(level_bits: u8) -> Result<Self, StoreError> {
+        let db = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(StoreError::backend)?;
+        Self::from_database(db, level_bits)
+    }
+
+    /// Test support: [`RedbStore::persistent`], with nodes of about `2^level_bits` children
+    /// (1..=16) if the file is new. The shape is stored in the file.
+    #[doc(hidden)]
+    pub fn persistent_with_level_bits(
+        path: impl AsRef<Path>,
+        level_bits: u8,
+    ) -> Result<Self, StoreError> {
+        let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
+        Self::from_database(db, level_bits)
+    }
+
+    fn from_database(db: Database, level_bits: u8) -> Result<Self, StoreError> {
+        let options = CreateOptions {
+            level_bits: level_bits.clamp(1, 16),
+        };
+        let shape = migrations::migrate(&db, &options)?;
         Ok(Self {
             tx: None,
             db,
-            salt,
+            shape,
             dirty: false,
             pending: 0,
             max_batch: DEFAULT_MAX_BATCH,
@@ -110,8 +131,8 @@ impl RedbStore {
     /// every entry belongs to a known document. O(n); meant for tests and repair tools.
     /// Fails with [`StoreError::Corrupt`] describing the first difference.
     pub fn check_consistency(&mut self) -> Result<(), StoreError> {
-        let salt = self.salt;
-        self.read(|t| check::check(t, &salt))
+        let shape = self.shape;
+        self.read(|t| check::check(t, &shape))
     }
 
     fn open_tx(&mut self) -> Result<&mut OpenTx, StoreError> {
@@ -151,10 +172,10 @@ impl RedbStore {
     /// transaction back if the storage engine failed.
     fn write<T>(
         &mut self,
-        f: impl FnOnce(&mut Tables<'_>, &[u8; 32]) -> Result<T, StoreError>,
+        f: impl FnOnce(&mut Tables<'_>, &Shape) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let salt = self.salt;
-        let result = self.open_tx()?.with_dependent_mut(|_, t| f(t, &salt));
+        let shape = self.shape;
+        let result = self.open_tx()?.with_dependent_mut(|_, t| f(t, &shape));
         match &result {
             Ok(_) => {
                 self.dirty = true;
@@ -338,9 +359,9 @@ impl Store for RedbStore {
     }
 
     fn insert(&mut self, entry: SignedEntry) -> Result<InsertOutcome, StoreError> {
-        self.write(|t, salt| {
+        self.write(|t, shape| {
             known(t, &entry.namespace())?;
-            write::insert(t, salt, &entry)
+            write::insert(t, shape, &entry)
         })
     }
 

@@ -19,15 +19,17 @@ pub const SCHEMA_VERSION: u64 = 1;
 
 /// `meta`: store-wide values. Key: a name (UTF-8). Value: bytes, by name:
 /// - [`META_VERSION`]: the schema version, u64 BE (8 bytes);
-/// - [`META_SALT`]: the secret key of the level hash of the aggregate index (32 bytes);
+/// - [`META_INDEX_SHAPE`]: the shape of the aggregate index, `level bits (1) | salt (32)`: the
+///   number of level-hash bits per level (6 unless made for tests) and the secret key of the
+///   level hash (see [`Shape`]);
 /// - [`META_DEFAULT_AUTHOR`]: the default author id (32 bytes), absent when none.
 ///
 /// This table's name never changes: it is where a reader learns the version of the others.
 pub(crate) const META: TableDefinition<'_, &str, &[u8]> = TableDefinition::new("meta");
 /// Meta key of the schema version.
 pub(crate) const META_VERSION: &str = "schema-version";
-/// Meta key of the level-hash salt.
-pub(crate) const META_SALT: &str = "index-salt";
+/// Meta key of the shape of the aggregate index.
+pub(crate) const META_INDEX_SHAPE: &str = "index-shape";
 /// Meta key of the default author.
 pub(crate) const META_DEFAULT_AUTHOR: &str = "default-author";
 
@@ -88,21 +90,50 @@ pub(crate) const POLICIES: TableDefinition<'_, &[u8; 32], &[u8]> =
 
 // --- the aggregate index's shape ---
 
-/// The number of aggregate levels above the records. Part of the format: a record's level is
-/// `min(LEVELS, leading zero bits of its level hash / LEVEL_BITS)`.
+/// The number of aggregate levels above the records.
 pub(crate) const LEVELS: u8 = 3;
-/// Bits of the level hash per level: a node has 2^LEVEL_BITS = 64 children on average.
-pub(crate) const LEVEL_BITS: u32 = 6;
+/// The default bits of the level hash per level: a node has 2^6 = 64 children on average.
+pub(crate) const DEFAULT_LEVEL_BITS: u8 = 6;
 
-/// The level of the record with identifier `id`: the number of leading zero bits of
-/// `blake3::keyed_hash(salt, id)`, divided by [`LEVEL_BITS`], at most [`LEVELS`]. The salt is
-/// secret to the store, so a writer cannot choose identifiers that unbalance the index.
-pub(crate) fn level_of(salt: &[u8; 32], id: &[u8]) -> u8 {
-    let hash = blake3::keyed_hash(salt, id);
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&hash.as_bytes()[..8]);
-    let zeros = u64::from_be_bytes(head).leading_zeros() / LEVEL_BITS;
-    u8::try_from(zeros).unwrap_or(LEVELS).min(LEVELS)
+/// The shape of the aggregate index of a store, fixed when the store is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Bits of the level hash per level, 1..=16: nodes have 2^level_bits children on average.
+    pub(crate) level_bits: u8,
+    /// The key of the level hash, secret to the store, so that a writer cannot choose
+    /// identifiers that unbalance the index.
+    pub(crate) salt: [u8; 32],
+}
+
+impl Shape {
+    /// The level of the record with identifier `id`: the number of leading zero bits of
+    /// `blake3::keyed_hash(salt, id)`, divided by the level bits, at most [`LEVELS`].
+    pub(crate) fn level_of(&self, id: &[u8]) -> u8 {
+        let hash = blake3::keyed_hash(&self.salt, id);
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&hash.as_bytes()[..8]);
+        let zeros = u64::from_be_bytes(head).leading_zeros() / u32::from(self.level_bits.max(1));
+        u8::try_from(zeros).unwrap_or(LEVELS).min(LEVELS)
+    }
+
+    /// The [`META_INDEX_SHAPE`] value.
+    pub(crate) fn encode(&self) -> [u8; 33] {
+        let mut out = [0u8; 33];
+        out[0] = self.level_bits;
+        out[1..].copy_from_slice(&self.salt);
+        out
+    }
+
+    /// Decodes a [`META_INDEX_SHAPE`] value.
+    pub(crate) fn decode(value: &[u8]) -> Result<Self, StoreError> {
+        match value {
+            [bits @ 1..=16, salt @ ..] if salt.len() == 32 => Ok(Self {
+                level_bits: *bits,
+                salt: array_at(salt, 0),
+            }),
+            _ => Err(StoreError::Corrupt("malformed index shape".into())),
+        }
+    }
 }
 
 // --- the tables of an open write transaction ---
@@ -387,19 +418,28 @@ mod tests {
 
     #[test]
     fn levels_are_geometric() {
-        let salt = [9u8; 32];
+        let shape = Shape {
+            level_bits: DEFAULT_LEVEL_BITS,
+            salt: [9u8; 32],
+        };
         let mut per_level = [0usize; LEVELS as usize + 1];
         for i in 0u32..200_000 {
-            per_level[level_of(&salt, &i.to_be_bytes()) as usize] += 1;
+            per_level[shape.level_of(&i.to_be_bytes()) as usize] += 1;
         }
         // About 1/64 of the ids reach level 1, 1/4096 level 2.
         assert!((2_500..3_800).contains(&per_level[1]), "{per_level:?}");
         assert!((20..90).contains(&per_level[2]), "{per_level:?}");
         // Another salt gives other levels.
-        let other = [10u8; 32];
+        let other = Shape {
+            salt: [10u8; 32],
+            ..shape
+        };
         let moved = (0u32..10_000)
-            .filter(|i| level_of(&salt, &i.to_be_bytes()) != level_of(&other, &i.to_be_bytes()))
+            .filter(|i| shape.level_of(&i.to_be_bytes()) != other.level_of(&i.to_be_bytes()))
             .count();
         assert!(moved > 100);
+        assert_eq!(Shape::decode(&shape.encode()).unwrap(), shape);
+        assert!(Shape::decode(&[0; 33]).is_err());
+        assert!(Shape::decode(&[6; 32]).is_err());
     }
 }

@@ -10,7 +10,8 @@ use sync_core::{
 use crate::aggregate::{self, namespace_end, node_key};
 use crate::bounds::{as_slice_bound, common_prefix_len, prefix_end};
 use crate::tables::{
-    LEVELS, Tables, decode_latest, decode_record, encode_latest, encode_record, record_fingerprint,
+    LEVELS, Shape, Tables, decode_latest, decode_record, encode_latest, encode_record,
+    record_fingerprint,
 };
 
 /// What the predecessor walk found at one step.
@@ -75,7 +76,7 @@ fn blocked(t: &Tables<'_>, x: &[u8], new: &Record) -> Result<bool, StoreError> {
 /// Inserts an entry by the insertion rule of `sync_core::store`.
 pub(crate) fn insert(
     t: &mut Tables<'_>,
-    salt: &[u8; 32],
+    shape: &Shape,
     entry: &SignedEntry,
 ) -> Result<InsertOutcome, StoreError> {
     let ns = entry.namespace();
@@ -115,7 +116,7 @@ pub(crate) fn insert(
         t.by_key
             .remove((ns.as_bytes(), &id[ID_PREFIX_LEN..], author.as_bytes()))
             .map_err(StoreError::backend)?;
-        aggregate::on_remove(t, salt, &ns, id, *fp)?;
+        aggregate::on_remove(t, shape, &ns, id, *fp)?;
     }
 
     let fp = entry.entry().fingerprint();
@@ -130,7 +131,7 @@ pub(crate) fn insert(
         .map_err(StoreError::backend)?;
     match old_here {
         Some(old) => aggregate::on_update(t, &ns, x, old, fp)?,
-        None => aggregate::on_insert(t, salt, &ns, x, fp)?,
+        None => aggregate::on_insert(t, shape, &ns, x, fp)?,
     }
     update_latest(t, entry, &dominated)?;
     let removed = dominated.len() as u64 + u64::from(old_here.is_some());
