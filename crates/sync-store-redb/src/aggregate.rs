@@ -381,12 +381,12 @@ pub(crate) fn select(
         }
     }
     let upper = namespace_end(ns);
-    let range = t
+    let mut range = t
         .records
         .range::<&[u8]>((Bound::Included(lo.as_slice()), as_slice_bound(&upper)))
         .map_err(StoreError::backend)?;
     let skip = usize::try_from(rem).unwrap_or(usize::MAX);
-    match range.skip(skip).next() {
+    match range.nth(skip) {
         Some(item) => {
             let (k, _) = item.map_err(StoreError::backend)?;
             Ok(Some(k.value().to_vec()))

@@ -11,6 +11,9 @@ use crate::tables::{
     decode_latest, decode_policy, decode_record, record_fingerprint,
 };
 
+/// A by-key row: namespace, key, author.
+type ByKeyRow = (Vec<u8>, Vec<u8>, Vec<u8>);
+
 fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt(what.into())
 }
@@ -33,7 +36,8 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
     }
 
     // Everything derived from the records, recomputed in one pass.
-    let mut by_key: BTreeMap<(Vec<u8>, Vec<u8>, Vec<u8>), u64> = BTreeMap::new();
+    // (namespace, key, author) -> timestamp.
+    let mut by_key: BTreeMap<ByKeyRow, u64> = BTreeMap::new();
     let mut latest: BTreeMap<Vec<u8>, (u64, Vec<u8>)> = BTreeMap::new();
     let mut aggregates: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
     // Per level: the key of the node being filled and the namespace it belongs to.

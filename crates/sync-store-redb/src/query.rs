@@ -175,6 +175,9 @@ pub(crate) fn page(
     Ok(pager.finish())
 }
 
+/// A position in the by-key order of one namespace: key, then author.
+type Position = (Vec<u8>, [u8; 32]);
+
 /// One page's scan.
 struct Scan<'q, 't> {
     t: &'q Tables<'t>,
@@ -335,8 +338,8 @@ impl Scan<'_, '_> {
     /// The by-key range of positions `(key, author)` between two bounds, within the namespace.
     fn by_key_range(
         &self,
-        lower: &Bound<(Vec<u8>, [u8; 32])>,
-        upper: &Bound<(Vec<u8>, [u8; 32])>,
+        lower: &Bound<Position>,
+        upper: &Bound<Position>,
     ) -> Result<redb::Range<'_, crate::tables::ByKey<'static>, u64>, StoreError> {
         let ns = self.ns.as_bytes();
         let zero = [0u8; 32];
@@ -364,7 +367,7 @@ impl Scan<'_, '_> {
     }
 
     /// The filter's bounds on by-key positions.
-    fn by_key_filter_bounds(&self) -> (Bound<(Vec<u8>, [u8; 32])>, Bound<(Vec<u8>, [u8; 32])>) {
+    fn by_key_filter_bounds(&self) -> (Bound<Position>, Bound<Position>) {
         let filter = &self.query.key;
         let lower = Bound::Included((filter_low(filter).to_vec(), [0u8; 32]));
         let upper = match filter {
