@@ -8,7 +8,7 @@ use sync_core::{ID_PREFIX_LEN, KEY_LEN, StoreError};
 use crate::aggregate::{Agg, node_key};
 use crate::tables::{
     LEVELS, META_VERSION, SCHEMA_VERSION, Shape, Tables, decode_agg, decode_capability,
-    decode_latest, decode_policy, decode_record, record_fingerprint,
+    decode_latest, decode_policy, decode_record, parent_link, record_fingerprint, record_parent,
 };
 
 /// A by-key row: namespace, key, author.
@@ -42,6 +42,7 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
     let mut aggregates: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
     // Per level: the key of the node being filled and the namespace it belongs to.
     let mut open: Vec<Option<(Vec<u8>, Vec<u8>)>> = vec![None; usize::from(LEVELS) + 1];
+    let mut ancestors: Vec<Vec<u8>> = Vec::new();
     for item in t.records.iter().map_err(StoreError::backend)? {
         let (k, v) = item.map_err(StoreError::backend)?;
         let (id, value) = (k.value(), v.value());
@@ -56,6 +57,23 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
         if !namespaces.iter().any(|n| n.as_slice() == ns) {
             return Err(corrupt("record of an unknown document"));
         }
+        // The nearest stored ancestor: the innermost identifier on the stack of enclosing
+        // ones (a prefix sorts right before the identifiers it prefixes).
+        while ancestors
+            .last()
+            .is_some_and(|s: &Vec<u8>| !id.starts_with(s))
+        {
+            ancestors.pop();
+        }
+        let want = ancestors.last().map_or(0, |a| parent_link(a.len()));
+        if record_parent(value) != want {
+            return Err(corrupt(format!(
+                "parent link {} of {:?}, recomputed {want}",
+                record_parent(value),
+                String::from_utf8_lossy(key)
+            )));
+        }
+        ancestors.push(id.to_vec());
         let record = decode_record(value);
         by_key.insert(
             (ns.to_vec(), key.to_vec(), author.to_vec()),

@@ -22,7 +22,7 @@ use crate::{check, migrations, query, write};
 
 /// The default number of write operations after which the open transaction is committed even
 /// without [`Store::flush`].
-pub const DEFAULT_MAX_BATCH: usize = 1024;
+pub const DEFAULT_MAX_BATCH: usize = 8192;
 
 self_cell::self_cell! {
     /// A write transaction together with its opened tables.

@@ -9,7 +9,7 @@ use redb::{ReadableTable, Table, TableDefinition, TableError, WriteTransaction};
 use sync_core::encoding::{DecodeLimits, Reader, write_bytes, write_varint};
 use sync_core::{
     Capability, ContentHash, DownloadPolicy, Entry, EntrySignature, FilterKind, Fingerprint,
-    KEY_LEN, Record, RecordIdentifier, SIGNATURE_LEN, SignedEntry, StoreError,
+    ID_PREFIX_LEN, KEY_LEN, Record, RecordIdentifier, SIGNATURE_LEN, SignedEntry, StoreError,
 };
 
 /// The schema version this build writes, and the newest it opens.
@@ -49,7 +49,12 @@ pub(crate) const AUTHORS: TableDefinition<'_, &[u8; 32], &[u8; 32]> =
 /// `records-v1`: the entries. Key: the flat record identifier, `namespace (32) | author (32) |
 /// key`, so that byte order is identifier order. Value: [`RECORD_VALUE_LEN`] bytes,
 /// `timestamp u64 BE (8) | content length u64 BE (8) | content hash (32) |
-/// namespace signature (64) | author signature (64)`.
+/// namespace signature (64) | author signature (64) | parent u32 BE (4)`.
+///
+/// `parent` links the record to its nearest stored ancestor: 0 if no stored entry of the same
+/// namespace and author has a key that is a proper prefix of this key, else the length of the
+/// longest such key plus one. The insertion rule follows these links instead of probing every
+/// prefix of a key (see `write.rs`).
 pub(crate) const RECORDS: TableDefinition<'_, &[u8], &[u8; RECORD_VALUE_LEN]> =
     TableDefinition::new("records-v1");
 
@@ -180,16 +185,42 @@ impl<'tx> Tables<'tx> {
 // --- value codecs ---
 
 /// The length of a [`RECORDS`] value.
-pub(crate) const RECORD_VALUE_LEN: usize = 8 + 8 + 32 + 2 * SIGNATURE_LEN;
+pub(crate) const RECORD_VALUE_LEN: usize = 8 + 8 + 32 + 2 * SIGNATURE_LEN + 4;
 
-/// The [`RECORDS`] value of an entry.
-pub(crate) fn encode_record(entry: &SignedEntry) -> [u8; RECORD_VALUE_LEN] {
+/// The [`RECORDS`] value of an entry whose nearest stored ancestor has the key length
+/// `parent - 1` (0: none).
+pub(crate) fn encode_record(entry: &SignedEntry, parent: u32) -> [u8; RECORD_VALUE_LEN] {
     let mut out = [0u8; RECORD_VALUE_LEN];
     out[0..8].copy_from_slice(&entry.timestamp().to_be_bytes());
     out[8..16].copy_from_slice(&entry.content_len().to_be_bytes());
     out[16..48].copy_from_slice(entry.content_hash().as_bytes());
     out[48..112].copy_from_slice(entry.signature().namespace());
     out[112..176].copy_from_slice(entry.signature().author());
+    out[176..180].copy_from_slice(&parent.to_be_bytes());
+    out
+}
+
+/// The parent link of a [`RECORDS`] value.
+pub(crate) fn record_parent(value: &[u8; RECORD_VALUE_LEN]) -> u32 {
+    let mut b = [0u8; 4];
+    b.copy_from_slice(&value[176..180]);
+    u32::from_be_bytes(b)
+}
+
+/// The parent link for an ancestor whose identifier is `id_len` bytes long.
+pub(crate) fn parent_link(id_len: usize) -> u32 {
+    u32::try_from(id_len - ID_PREFIX_LEN + 1).unwrap_or(u32::MAX)
+}
+
+/// The identifier length of the ancestor a nonzero parent link points to.
+pub(crate) fn parent_id_len(link: u32) -> usize {
+    ID_PREFIX_LEN + link as usize - 1
+}
+
+/// A [`RECORDS`] value with another parent link.
+pub(crate) fn with_parent(value: &[u8; RECORD_VALUE_LEN], parent: u32) -> [u8; RECORD_VALUE_LEN] {
+    let mut out = *value;
+    out[176..180].copy_from_slice(&parent.to_be_bytes());
     out
 }
 
@@ -360,7 +391,10 @@ mod tests {
     #[test]
     fn record_values_round_trip_and_fingerprint_like_the_entry() {
         let e = sample();
-        let value = encode_record(&e);
+        let value = encode_record(&e, 7);
+        assert_eq!(record_parent(&value), 7);
+        assert_eq!(record_parent(&with_parent(&value, 3)), 3);
+        assert_eq!(parent_id_len(parent_link(64 + 5)), 64 + 5);
         assert_eq!(decode_entry(e.id().as_bytes(), &value).unwrap(), e);
         assert_eq!(
             record_fingerprint(e.id().as_bytes(), &value),

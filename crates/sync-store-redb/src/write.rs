@@ -10,67 +10,89 @@ use sync_core::{
 use crate::aggregate::{self, namespace_end, node_key};
 use crate::bounds::{as_slice_bound, common_prefix_len, prefix_end};
 use crate::tables::{
-    LEVELS, Shape, Tables, decode_latest, decode_record, encode_latest, encode_record,
-    record_fingerprint,
+    LEVELS, RECORD_VALUE_LEN, Shape, Tables, decode_latest, decode_record, encode_latest,
+    encode_record, parent_id_len, parent_link, record_fingerprint, record_parent, with_parent,
 };
 
-/// What the predecessor walk found at one step.
-enum Step {
-    /// No more candidates: the walk left the (namespace, author) range.
-    Done,
-    /// A stored entry at a prefix of the key (or the key) is at least as new.
+/// The stored entries at the new entry's key and at prefixes of it: whether one blocks the new
+/// entry, and the length of the longest stored proper prefix (the new record's parent).
+enum Ancestry {
     Blocked,
-    /// Continue with the candidates no longer than this many bytes of the identifier.
-    Next(usize),
+    Clear { parent: u32 },
 }
 
-/// Whether a stored entry at the new entry's key or at a prefix of it blocks the new entry.
+/// Fetches the record at `id`, which a parent link says is stored.
+fn linked(t: &Tables<'_>, id: &[u8]) -> Result<[u8; RECORD_VALUE_LEN], StoreError> {
+    t.records
+        .get(id)
+        .map_err(StoreError::backend)?
+        .map(|v| *v.value())
+        .ok_or_else(|| StoreError::Corrupt("a parent link points to no record".into()))
+}
+
+/// Finds the stored entries at `x` and at every prefix of it (the same namespace and author,
+/// down to the empty key) and checks them against `new`.
 ///
-/// The predecessor walk: take the greatest stored identifier `p` at or below the candidate
-/// `x[..len]`. If `p` is a prefix of `x`, it is a parent: check it, then continue below it. If
-/// not, no identifier strictly between `p` and `x[..len]` is stored, and every prefix of `x`
-/// longer than the common prefix of `p` and `x` lies in that gap; continue from the common
-/// prefix. Stop at the (namespace, author) boundary, after the empty key. Each step either
-/// finds a parent or shortens the candidate to a common prefix, so the cost depends on the
-/// stored parents and neighbours, not on the key length.
-fn blocked(t: &Tables<'_>, x: &[u8], new: &Record) -> Result<bool, StoreError> {
-    let mut len = x.len();
-    loop {
-        let step = {
-            let mut range = t
-                .records
-                .range::<&[u8]>(..=&x[..len])
-                .map_err(StoreError::backend)?;
-            match range.next_back() {
-                None => Step::Done,
-                Some(item) => {
-                    let (k, v) = item.map_err(StoreError::backend)?;
-                    let p = k.value();
-                    if p.len() < ID_PREFIX_LEN || p[..ID_PREFIX_LEN] != x[..ID_PREFIX_LEN] {
-                        Step::Done
-                    } else if x.starts_with(p) {
-                        // `blocks` of sync-core: an equal or newer record at a prefix.
-                        if decode_record(v.value()) >= *new {
-                            Step::Blocked
-                        } else if p.len() == ID_PREFIX_LEN {
-                            Step::Done
-                        } else {
-                            Step::Next(p.len() - 1)
-                        }
-                    } else {
-                        // p < x[..len] and p is not a prefix of x: they differ at a byte
-                        // within the (namespace, author) part or the key, at index >= 64.
-                        Step::Next(common_prefix_len(p, x))
-                    }
+/// One seek finds `p`, the greatest stored identifier at or below `x`. If `p` is a prefix of
+/// `x` (or `x` itself), it is the longest stored one. If not, let `l` be the length of the
+/// common prefix of `p` and `x`: no stored identifier lies strictly between `p` and `x`, and
+/// every prefix of `x` longer than `l` would, so the stored prefixes of `x` are exactly the
+/// stored prefixes of `p` no longer than `l`. Either way the rest are found by following the
+/// parent links (each record names its nearest stored ancestor), one lookup per stored
+/// ancestor. The cost depends on how many ancestors are stored, not on the key length.
+fn ancestry(t: &Tables<'_>, x: &[u8], new: &Record) -> Result<Ancestry, StoreError> {
+    let base = &x[..ID_PREFIX_LEN];
+    let found = {
+        let mut range = t
+            .records
+            .range::<&[u8]>(base..=x)
+            .map_err(StoreError::backend)?;
+        match range.next_back() {
+            None => None,
+            Some(item) => {
+                let (k, v) = item.map_err(StoreError::backend)?;
+                Some((k.value().to_vec(), *v.value()))
+            }
+        }
+    };
+    // The longest stored prefix of x (or x itself): its length and value.
+    let mut current = match found {
+        None => None,
+        Some((p, value)) if x.starts_with(&p) => Some((p.len(), value)),
+        Some((p, value)) => {
+            let l = common_prefix_len(&p, x);
+            let mut link = record_parent(&value);
+            loop {
+                if link == 0 {
+                    break None;
                 }
+                let len = parent_id_len(link);
+                let value = linked(t, &p[..len.min(p.len())])?;
+                if len <= l {
+                    break Some((len, value));
+                }
+                link = record_parent(&value);
+            }
+        }
+    };
+    let mut parent = 0;
+    while let Some((len, value)) = current {
+        // `blocks` of sync-core: an equal or newer record at the key or a prefix.
+        if decode_record(&value) >= *new {
+            return Ok(Ancestry::Blocked);
+        }
+        if len < x.len() && parent == 0 {
+            parent = parent_link(len);
+        }
+        current = match record_parent(&value) {
+            0 => None,
+            link => {
+                let len = parent_id_len(link);
+                Some((len, linked(t, &x[..len.min(x.len())])?))
             }
         };
-        match step {
-            Step::Done => return Ok(false),
-            Step::Blocked => return Ok(true),
-            Step::Next(next) => len = next,
-        }
     }
+    Ok(Ancestry::Clear { parent })
 }
 
 /// Inserts an entry by the insertion rule of `sync_core::store`.
@@ -83,19 +105,24 @@ pub(crate) fn insert(
     let author = entry.author();
     let x = entry.id().as_bytes();
     let new = *entry.record();
-    if blocked(t, x, &new)? {
-        return Ok(InsertOutcome::NotInserted);
-    }
+    let parent = match ancestry(t, x, &new)? {
+        Ancestry::Blocked => return Ok(InsertOutcome::NotInserted),
+        Ancestry::Clear { parent } => parent,
+    };
 
-    // Older entries at keys that start with the key (the key itself included; whatever is
-    // stored there is older, else it would have blocked).
+    // The entries at keys that start with the key: the older ones go (the one at the key
+    // itself is older, else it would have blocked); the newer ones stay and get their parent
+    // links recomputed: the nearest surviving ancestor below the new key, else the new key.
     let mut dominated = Vec::new();
     let mut old_here = None;
+    let mut relinked = Vec::new();
     {
         let range = t
             .records
             .range::<&[u8]>((Bound::Included(x), as_slice_bound(&prefix_end(x))))
             .map_err(StoreError::backend)?;
+        // Surviving identifiers that are prefixes of the current one, outermost first.
+        let mut survivors: Vec<Vec<u8>> = Vec::new();
         for item in range {
             let (k, v) = item.map_err(StoreError::backend)?;
             let (k, v) = (k.value(), v.value());
@@ -106,7 +133,16 @@ pub(crate) fn insert(
                 } else {
                     dominated.push((k.to_vec(), fp));
                 }
+                continue;
             }
+            while survivors.last().is_some_and(|s| !k.starts_with(s)) {
+                survivors.pop();
+            }
+            let link = parent_link(survivors.last().map_or(x.len(), Vec::len));
+            if record_parent(v) != link {
+                relinked.push((k.to_vec(), with_parent(v, link)));
+            }
+            survivors.push(k.to_vec());
         }
     }
     for (id, fp) in &dominated {
@@ -118,10 +154,15 @@ pub(crate) fn insert(
             .map_err(StoreError::backend)?;
         aggregate::on_remove(t, shape, &ns, id, *fp)?;
     }
+    for (id, value) in &relinked {
+        t.records
+            .insert(id.as_slice(), value)
+            .map_err(StoreError::backend)?;
+    }
 
     let fp = entry.entry().fingerprint();
     t.records
-        .insert(x, &encode_record(entry))
+        .insert(x, &encode_record(entry, parent))
         .map_err(StoreError::backend)?;
     t.by_key
         .insert(
