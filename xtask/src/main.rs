@@ -79,8 +79,21 @@ fn no_flags(command: &str, flags: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The workspace root: the parent of this crate's directory.
+/// The workspace root, asked of cargo at run time (`cargo xtask` runs in the workspace), so a
+/// binary built from another checkout that shares the target directory still works here;
+/// falls back to the parent of this crate's directory at build time.
 fn project_root() -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let located = std::process::Command::new(cargo)
+        .args(["locate-project", "--workspace", "--message-format", "plain"])
+        .output();
+    if let Ok(out) = located
+        && out.status.success()
+        && let Ok(path) = String::from_utf8(out.stdout)
+        && let Some(dir) = Path::new(path.trim()).parent()
+    {
+        return dir.to_path_buf();
+    }
     let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest_dir.parent().unwrap_or(manifest_dir).to_path_buf()
 }
