@@ -117,6 +117,25 @@ fn main() {
         "fingerprint of a random range: {}",
         per_op(start.elapsed(), reps)
     );
+    // Narrow ranges, as deep in a reconciliation: neighbouring sample bounds.
+    let narrow: Vec<KeyInterval> = (0..reps)
+        .map(|_| {
+            let i = (next() % (bounds.len() as u64 - 1)) as usize;
+            KeyInterval {
+                start: Some(bounds[i].clone()),
+                end: Some(bounds[i + 1].clone()),
+            }
+        })
+        .collect();
+    let start = Instant::now();
+    for interval in &narrow {
+        store.fingerprint(&id, interval).unwrap();
+    }
+    println!(
+        "fingerprint of a narrow range (~{} entries): {}",
+        sample.len() / bounds.len(),
+        per_op(start.elapsed(), reps)
+    );
     let start = Instant::now();
     for interval in &intervals {
         store.count(&id, interval).unwrap();

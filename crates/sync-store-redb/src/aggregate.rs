@@ -254,13 +254,16 @@ pub(crate) fn on_update(
     Ok(())
 }
 
-/// The aggregate of the records of `ns` whose identifier is below `bound`, which must start with
-/// the namespace id.
-fn prefix(t: &Tables<'_>, ns: &NamespaceId, bound: &[u8]) -> Result<Agg, StoreError> {
+/// The aggregate of the records from `lo` (inclusive) to `bound` (exclusive), where `lo` is the
+/// start of a node of level `top + 1` that contains `bound` (or the namespace id, with `top` =
+/// [`LEVELS`], for the whole document): at each level from `top` down, sum the nodes that start
+/// in `[lo, bound)` except the last, and descend into that last one; at the bottom, sum the
+/// records.
+fn partial(t: &Tables<'_>, top: u8, lo: &[u8], bound: &[u8]) -> Result<Agg, StoreError> {
     let mut acc = Agg::ZERO;
     // The start of the node being descended into: the namespace id for a head node.
-    let mut lo: Vec<u8> = ns.as_bytes().to_vec();
-    for level in (1..=LEVELS).rev() {
+    let mut lo: Vec<u8> = lo.to_vec();
+    for level in (1..=top).rev() {
         let from = node_key(level, &lo);
         let to = node_key(level, bound);
         let range = t
@@ -278,15 +281,90 @@ fn prefix(t: &Tables<'_>, ns: &NamespaceId, bound: &[u8]) -> Result<Agg, StoreEr
             lo = k.value()[1..].to_vec();
         }
     }
+    acc.add(sum_records(t, &lo, bound)?);
+    Ok(acc)
+}
+
+/// The aggregate of the records in `[from, to)`.
+fn sum_records(t: &Tables<'_>, from: &[u8], to: &[u8]) -> Result<Agg, StoreError> {
+    let mut acc = Agg::ZERO;
     let range = t
         .records
-        .range::<&[u8]>(lo.as_slice()..bound)
+        .range::<&[u8]>(from..to)
         .map_err(StoreError::backend)?;
     for item in range {
         let (k, v) = item.map_err(StoreError::backend)?;
         acc.add(Agg::one(record_fingerprint(k.value(), v.value())));
     }
     Ok(acc)
+}
+
+/// The last node of `level` that starts in `[lo, bound)`: its start and aggregate.
+fn last_before(
+    t: &Tables<'_>,
+    level: u8,
+    lo: &[u8],
+    bound: &[u8],
+) -> Result<Option<(Vec<u8>, Agg)>, StoreError> {
+    let from = node_key(level, lo);
+    let to = node_key(level, bound);
+    let mut range = t
+        .aggregates
+        .range::<&[u8]>(from.as_slice()..to.as_slice())
+        .map_err(StoreError::backend)?;
+    match range.next_back() {
+        Some(item) => {
+            let (k, v) = item.map_err(StoreError::backend)?;
+            Ok(Some((k.value()[1..].to_vec(), Agg::from_value(v.value()))))
+        }
+        None => Ok(None),
+    }
+}
+
+/// The aggregate of the records in `[a, b)`, `a < b`, both identifiers of `ns`.
+///
+/// One descent for both bounds: while they lie in the same node, go down one seek per level;
+/// where they part (`a` in node `ca`, `b` in a later node `cb`), the answer is the part of
+/// `ca` from `a` on, the nodes strictly between, and the part of `cb` below `b`. A narrow
+/// interval thus costs a few seeks and the records between its bounds.
+fn between(t: &Tables<'_>, ns: &NamespaceId, a: &[u8], b: &[u8]) -> Result<Agg, StoreError> {
+    let mut lo: Vec<u8> = ns.as_bytes().to_vec();
+    for level in (1..=LEVELS).rev() {
+        let ca = last_before(t, level, &lo, a)?;
+        let cb = last_before(t, level, &lo, b)?;
+        let Some((cb_start, _)) = cb else {
+            // No node starts before b, hence none before a: both lie in an empty head.
+            return Ok(Agg::ZERO);
+        };
+        if ca.as_ref().is_some_and(|(start, _)| *start == cb_start) {
+            lo = cb_start;
+            continue;
+        }
+        // The bounds part here. The nodes from ca (exclusive; from lo if there is none) to cb.
+        let mut acc = Agg::ZERO;
+        let from = match &ca {
+            Some((start, _)) => Bound::Excluded(node_key(level, start)),
+            None => Bound::Included(node_key(level, &lo)),
+        };
+        let to = node_key(level, &cb_start);
+        let range = t
+            .aggregates
+            .range::<&[u8]>((as_slice_bound(&from), Bound::Excluded(to.as_slice())))
+            .map_err(StoreError::backend)?;
+        for item in range {
+            let (_, v) = item.map_err(StoreError::backend)?;
+            acc.add(Agg::from_value(v.value()));
+        }
+        if let Some((ca_start, ca_agg)) = &ca {
+            // The part of ca from a on: all of ca but its records below a.
+            acc.add(*ca_agg);
+            acc.sub(partial(t, level - 1, ca_start, a)?)?;
+        }
+        acc.add(partial(t, level - 1, &cb_start, b)?);
+        return Ok(acc);
+    }
+    // Both bounds in one level-1 node: the records between them.
+    sum_records(t, a, b)
 }
 
 /// The aggregate of every record of `ns`: the sum of its top-level nodes.
@@ -325,7 +403,7 @@ pub(crate) fn below(
 ) -> Result<Agg, StoreError> {
     match bound {
         Clipped::Start => Ok(Agg::ZERO),
-        Clipped::At(b) => prefix(t, ns, b),
+        Clipped::At(b) => partial(t, LEVELS, ns.as_bytes(), b),
         Clipped::End => total(t, ns),
     }
 }
@@ -337,12 +415,16 @@ pub(crate) fn interval(
     start: Clipped<'_>,
     end: Clipped<'_>,
 ) -> Result<Agg, StoreError> {
-    if start >= end {
-        return Ok(Agg::ZERO);
+    match (start, end) {
+        _ if start >= end => Ok(Agg::ZERO),
+        (Clipped::At(a), Clipped::At(b)) => between(t, ns, a, b),
+        (Clipped::Start, end) => below(t, ns, end),
+        (start, _) => {
+            let mut acc = total(t, ns)?;
+            acc.sub(below(t, ns, start)?)?;
+            Ok(acc)
+        }
     }
-    let mut acc = below(t, ns, end)?;
-    acc.sub(below(t, ns, start)?)?;
-    Ok(acc)
 }
 
 /// The identifier of the record of rank `rank` (0-based) in `ns`, if there are that many.

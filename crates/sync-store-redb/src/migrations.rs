@@ -13,7 +13,9 @@ use crate::tables::{self, META, META_INDEX_SHAPE, META_VERSION, SCHEMA_VERSION, 
 /// What a new store is made with.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CreateOptions {
-    /// Bits of the level hash per level of the aggregate index.
+    /// Bits of the level hash for level 1 of the aggregate index.
+    pub(crate) first_bits: u8,
+    /// Bits of the level hash for each further level.
     pub(crate) level_bits: u8,
 }
 
@@ -30,6 +32,7 @@ fn create_v1(tx: &WriteTransaction, options: &CreateOptions) -> Result<(), Store
     let mut salt = [0u8; 32];
     getrandom::fill(&mut salt).map_err(|e| StoreError::Backend(e.to_string().into()))?;
     let shape = Shape {
+        first_bits: options.first_bits,
         level_bits: options.level_bits,
         salt,
     };

@@ -15,8 +15,8 @@ use sync_core::{
 use crate::aggregate::{self, Clipped};
 use crate::migrations::CreateOptions;
 use crate::tables::{
-    DEFAULT_LEVEL_BITS, META_DEFAULT_AUTHOR, Shape, Tables, decode_capability, decode_latest,
-    decode_policy, encode_capability, encode_policy,
+    DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS, META_DEFAULT_AUTHOR, Shape, Tables, decode_capability,
+    decode_latest, decode_policy, encode_capability, encode_policy,
 };
 use crate::{check, migrations, query, write};
 
@@ -67,7 +67,7 @@ impl fmt::Debug for RedbStore {
 impl RedbStore {
     /// A new, empty store in memory (redb's in-memory backend, the same code path as a file).
     pub fn memory() -> Result<Self, StoreError> {
-        Self::memory_with_level_bits(DEFAULT_LEVEL_BITS)
+        Self::memory_with_shape(DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS)
     }
 
     /// Opens the store in the file at `path`, creating it if missing.
@@ -76,17 +76,23 @@ impl RedbStore {
     /// version, and with [`StoreError::Backend`] if the file is not a redb database or is open
     /// elsewhere.
     pub fn persistent(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        Self::persistent_with_level_bits(path, DEFAULT_LEVEL_BITS)
+        let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
+        Self::from_database(db, DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS)
     }
 
     /// Test support: a memory store whose aggregate index has nodes of about `2^level_bits`
-    /// children (1..=16) instead of 64, so that small tests exercise every level of it.
+    /// children (1..=16) at every level instead of 16 and 64, so that small tests exercise
+    /// every level of it.
     #[doc(hidden)]
     pub fn memory_with_level_bits(level_bits: u8) -> Result<Self, StoreError> {
+        Self::memory_with_shape(level_bits, level_bits)
+    }
+
+    fn memory_with_shape(first_bits: u8, level_bits: u8) -> Result<Self, StoreError> {
         let db = Database::builder()
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(StoreError::backend)?;
-        Self::from_database(db, level_bits)
+        Self::from_database(db, first_bits, level_bits)
     }
 
     /// Test support: [`RedbStore::persistent`], with nodes of about `2^level_bits` children
@@ -97,11 +103,12 @@ impl RedbStore {
         level_bits: u8,
     ) -> Result<Self, StoreError> {
         let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
-        Self::from_database(db, level_bits)
+        Self::from_database(db, level_bits, level_bits)
     }
 
-    fn from_database(db: Database, level_bits: u8) -> Result<Self, StoreError> {
+    fn from_database(db: Database, first_bits: u8, level_bits: u8) -> Result<Self, StoreError> {
         let options = CreateOptions {
+            first_bits: first_bits.clamp(1, 16),
             level_bits: level_bits.clamp(1, 16),
         };
         let shape = migrations::migrate(&db, &options)?;
