@@ -1,25 +1,26 @@
 //! The aggregate index: (count, XOR of fingerprints) of any range of a document in O(log n).
 //!
-//! Every record gets a level from a keyed hash of its identifier (`Shape::level_of`): level `h`
-//! with probability about 64^-h, capped at [`LEVELS`]. A record of level >= L is an
-//! *L-boundary*. For each level L = 1..=LEVELS and each document, the L-boundaries cut the
-//! document's records (in identifier order) into runs; each run is a *node* of level L, stored
-//! under `L | first identifier` with the run's count and XOR. The records before the first
-//! L-boundary form the *head* node, stored under `L | namespace id` (32 bytes, which sorts before
-//! every identifier of the document). A node of level L is the union of consecutive nodes of
-//! level L-1 (its children, about 64 of them), and a node of level 1 is a run of about 64
-//! records. The structure is a function of the set of records alone (the same records give the
-//! same nodes whatever the order of writes), which makes the index checkable against a
-//! recomputation; and since the salt is secret, a writer cannot build oversized nodes.
+//! Every record gets a level from a keyed hash of its identifier (`Shape::level_of`): level >= 1
+//! with probability 1/16, and each further level 1/64 as likely, capped at [`LEVELS`]. A record
+//! of level >= L is an *L-boundary*. For each level L = 1..=LEVELS and each document, the
+//! L-boundaries cut the document's records (in identifier order) into runs; each run is a
+//! *node* of level L, stored under `L | first identifier` with the run's count and XOR. The
+//! records before the first L-boundary form the *head* node, stored under `L | namespace id`
+//! (32 bytes, which sorts before every identifier of the document). A node of level L is the
+//! union of consecutive nodes of level L-1 (its children, about 64 of them), and a node of
+//! level 1 is a run of about 16 records. The structure is a function of the set of records
+//! alone (the same records give the same nodes whatever the order of writes), which makes the
+//! index checkable against a recomputation; and since the salt is secret, a writer cannot
+//! build oversized nodes.
 //!
 //! The aggregate of the records of a document below an identifier `k` descends from the top
 //! level: sum the nodes that start before `k` except the last, then descend into that last node
-//! and repeat one level lower, finishing with the records of a level-1 node. An interval is the
-//! difference of two such prefixes (counts subtract, XOR is its own inverse). Selecting the
-//! record of a given rank descends by counts the same way. Each costs O(LEVELS x 64) reads.
-//! Inserting a record adds it to the node that contains it at each level; if the record is an
-//! L-boundary it splits that node at each level up to L, summing the children that move to the
-//! new node. Removing does the reverse.
+//! and repeat one level lower, finishing with the records of a level-1 node. An interval
+//! descends once for both bounds and splits where they part. Selecting the record of a given
+//! rank descends by counts the same way. Each costs O(LEVELS x 64) reads. Inserting a record
+//! adds it to the node that contains it at each level; if the record is an L-boundary it splits
+//! that node at each level up to L, summing the children that move to the new node. Removing
+//! does the reverse.
 
 use std::ops::Bound;
 

@@ -448,6 +448,11 @@ proptest! {
         run(ops, false, Some(level_bits))?;
     }
 
+}
+
+proptest! {
+    // Fewer cases: every flush and reopen is an fsync. The memory cases cover the logic.
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
     #[test]
     fn file_store_matches_the_model(
         ops in prop::collection::vec(op(), 1..60),
