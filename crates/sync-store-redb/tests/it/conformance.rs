@@ -30,3 +30,10 @@ fn file_store_conforms_committing_every_write() {
         store
     });
 }
+
+/// The store moves into the actor's thread.
+#[test]
+fn the_store_is_send() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<RedbStore>();
+}

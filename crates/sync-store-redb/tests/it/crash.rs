@@ -62,6 +62,7 @@ fn child_writer() {
 fn crash_once(kill_after: u64, iteration: usize) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crash.redb");
+    let log = dir.path().join("child.log");
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "crash::child_writer",
@@ -71,7 +72,7 @@ fn crash_once(kill_after: u64, iteration: usize) {
         ])
         .env(CHILD_ENV, &path)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
@@ -91,8 +92,10 @@ fn crash_once(kill_after: u64, iteration: usize) {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(
-        reports, kill_after,
-        "iteration {iteration}: the child ended early"
+        reports,
+        kill_after,
+        "iteration {iteration}: the child ended early: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
     );
 
     let mut store = RedbStore::persistent(&path).unwrap();
