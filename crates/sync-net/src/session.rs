@@ -1,0 +1,296 @@
+//! What both sides of a session share: framed reads and writes under the limits, one
+//! reconciliation step, the close sequence, and the outcome.
+
+use std::time::Duration;
+
+use iroh::EndpointId;
+use iroh::endpoint::{Connection, ReadExactError, RecvStream, SendStream, VarInt};
+use ranger::Session;
+use sync_actor::{SyncHandle, SyncProgress};
+use sync_core::encoding::DecodeLimits;
+use sync_core::{AuthorHeads, NamespaceId};
+use tokio::time::timeout;
+
+use crate::error::{CloseWarning, SyncError};
+use crate::limits::Limits;
+use crate::metrics::Side;
+use crate::wire::{ProtocolMessage, WireMessage, check_ranges};
+
+/// The largest piece read at once while a frame body arrives: the buffer grows with the bytes
+/// that actually came, never to the announced length up front.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Application close codes of a connection ended by a session error (see `docs/protocol.md`).
+pub(crate) mod close_code {
+    /// The peer broke the protocol (malformed frames, foreign ranges, unexpected messages).
+    pub(crate) const PROTOCOL: u32 = 1;
+    /// A limit was hit (frame size, rounds, deadline, idle).
+    pub(crate) const LIMIT: u32 = 2;
+    /// This node failed (actor, stream errors).
+    pub(crate) const INTERNAL: u32 = 3;
+}
+
+/// The close code for a session that ended with `err`, or `None` if the session ends with the
+/// normal close sequence (the peer got an `Abort` frame, or knows already).
+pub(crate) fn close_code_for(err: &SyncError) -> Option<u32> {
+    match err {
+        SyncError::FrameTooLarge { .. }
+        | SyncError::Timeout(_)
+        | SyncError::Idle(_)
+        | SyncError::TooManyRounds(_) => Some(close_code::LIMIT),
+        SyncError::Malformed(_)
+        | SyncError::Truncated
+        | SyncError::ForeignRange
+        | SyncError::UnexpectedMessage(_) => Some(close_code::PROTOCOL),
+        SyncError::TooManySessions { .. } | SyncError::Actor(_) | SyncError::Config(_) => None,
+        SyncError::Read(_) | SyncError::Write(_) => Some(close_code::INTERNAL),
+    }
+}
+
+/// Closes `conn` at once with `code` and the error as reason.
+pub(crate) fn close_with(conn: &Connection, code: u32, err: &SyncError) {
+    let reason = err.to_string();
+    let reason = reason.as_bytes();
+    conn.close(VarInt::from_u32(code), reason.get(..64).unwrap_or(reason));
+}
+
+/// Counts what crosses the stream and reads and writes frames under the limits.
+#[derive(Debug, Default)]
+pub(crate) struct FrameIo {
+    pub(crate) bytes_received: u64,
+    pub(crate) bytes_sent: u64,
+    pub(crate) frames_received: u64,
+    pub(crate) frames_sent: u64,
+    /// The peer's stream has ended and every byte was read.
+    pub(crate) eof: bool,
+}
+
+impl FrameIo {
+    /// Reads the next frame: `None` at the end of the stream (between frames). A length
+    /// above the limit is refused before anything is allocated; the body buffer grows only
+    /// with the bytes that arrive. Every wait is bounded by the idle timeout.
+    pub(crate) async fn read(
+        &mut self,
+        recv: &mut RecvStream,
+        limits: &Limits,
+    ) -> Result<Option<WireMessage>, SyncError> {
+        let idle = limits.idle_timeout;
+        let mut prefix = [0u8; 4];
+        match timeout(idle, recv.read_exact(&mut prefix)).await {
+            Err(_) => return Err(SyncError::Idle(idle)),
+            Ok(Err(ReadExactError::FinishedEarly(0))) => {
+                self.eof = true;
+                return Ok(None);
+            }
+            Ok(Err(ReadExactError::FinishedEarly(_))) => return Err(SyncError::Truncated),
+            Ok(Err(ReadExactError::ReadError(e))) => return Err(SyncError::Read(e)),
+            Ok(Ok(())) => {}
+        }
+        let len = usize::try_from(u32::from_be_bytes(prefix)).unwrap_or(usize::MAX);
+        if len > limits.max_frame {
+            return Err(SyncError::FrameTooLarge {
+                len,
+                max: limits.max_frame,
+            });
+        }
+        let mut body = Vec::with_capacity(len.min(READ_CHUNK));
+        while body.len() < len {
+            let want = (len - body.len()).min(READ_CHUNK);
+            match timeout(idle, recv.read_chunk(want)).await {
+                Err(_) => return Err(SyncError::Idle(idle)),
+                Ok(Err(e)) => return Err(SyncError::Read(e)),
+                Ok(Ok(None)) => return Err(SyncError::Truncated),
+                Ok(Ok(Some(chunk))) => body.extend_from_slice(&chunk),
+            }
+        }
+        self.bytes_received += 4 + len as u64;
+        self.frames_received += 1;
+        WireMessage::decode(&body, DecodeLimits::default())
+            .map(Some)
+            .map_err(SyncError::from)
+    }
+
+    /// Writes one frame; a write the peer does not take within the idle timeout fails.
+    pub(crate) async fn write(
+        &mut self,
+        send: &mut SendStream,
+        message: &WireMessage,
+        limits: &Limits,
+    ) -> Result<(), SyncError> {
+        let frame = message.to_frame(limits.max_frame)?;
+        match timeout(limits.idle_timeout, send.write_all(&frame)).await {
+            Err(_) => Err(SyncError::Idle(limits.idle_timeout)),
+            Ok(Err(e)) => Err(SyncError::Write(e)),
+            Ok(Ok(())) => {
+                self.bytes_sent += frame.len() as u64;
+                self.frames_sent += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Our side of the reconciliation of one document: every incoming message passes the range
+/// fence and the round limit, then goes to the actor.
+pub(crate) struct Exchange<'a> {
+    handle: &'a SyncHandle,
+    namespace: NamespaceId,
+    limits: &'a Limits,
+    progress: Option<SyncProgress>,
+    rounds: u64,
+}
+
+impl<'a> Exchange<'a> {
+    /// A session with `peer` under `limits`' reconciliation budget. `progress` from
+    /// `sync_initial_message` keeps its counters' owner; its configuration is replaced.
+    pub(crate) fn new(
+        handle: &'a SyncHandle,
+        namespace: NamespaceId,
+        limits: &'a Limits,
+        progress: Option<SyncProgress>,
+        peer: EndpointId,
+    ) -> Result<Self, SyncError> {
+        let config = limits.reconciliation().map_err(SyncError::Config)?;
+        let progress = match progress {
+            Some(mut progress) => {
+                progress.session = Session::new(config);
+                progress
+            }
+            None => SyncProgress {
+                session: Session::new(config),
+                heads_received: AuthorHeads::default(),
+                peer: *peer.as_bytes(),
+            },
+        };
+        Ok(Self {
+            handle,
+            namespace,
+            limits,
+            progress: Some(progress),
+            rounds: 0,
+        })
+    }
+
+    /// Processes one message of the peer; the reply, or `None` when our side is done.
+    pub(crate) async fn step(
+        &mut self,
+        message: ProtocolMessage,
+    ) -> Result<Option<ProtocolMessage>, SyncError> {
+        check_ranges(&message, self.namespace)?;
+        if self.rounds >= self.limits.max_rounds {
+            return Err(SyncError::TooManyRounds(self.limits.max_rounds));
+        }
+        self.rounds += 1;
+        // Taken for the call; a failed call ends the session, so it is not put back.
+        let progress = self.progress.take().ok_or(SyncError::UnexpectedMessage(
+            "a message after a failed step",
+        ))?;
+        let (reply, progress) = self
+            .handle
+            .sync_process_message(self.namespace, message, progress)
+            .await
+            .map_err(SyncError::Actor)?;
+        self.progress = Some(progress);
+        Ok(reply)
+    }
+
+    /// The counters and heads so far.
+    pub(crate) fn into_outcome(self, io: &FrameIo) -> SyncOutcome {
+        let mut outcome = SyncOutcome {
+            rounds: self.rounds,
+            bytes_received: io.bytes_received,
+            bytes_sent: io.bytes_sent,
+            frames_received: io.frames_received,
+            frames_sent: io.frames_sent,
+            ..SyncOutcome::default()
+        };
+        if let Some(progress) = self.progress {
+            let o = progress.session.outcome();
+            outcome.entries_received = o.entries_received;
+            outcome.entries_sent = o.entries_sent;
+            outcome.entries_inserted = o.entries_inserted;
+            outcome.entries_rejected = o.entries_rejected;
+            outcome.heads_received = progress.heads_received;
+        }
+        outcome
+    }
+}
+
+/// The reference's close sequence: finish our stream, wait until the peer has acknowledged
+/// it, wait for the end of the peer's stream (skipped if it was read already). Bounded by
+/// `grace`; a failure is a warning, not an error.
+pub(crate) async fn close_sequence(
+    send: &mut SendStream,
+    recv: &mut RecvStream,
+    io: &FrameIo,
+    grace: Duration,
+) -> Option<CloseWarning> {
+    let sequence = async {
+        send.finish().map_err(CloseWarning::Finish)?;
+        send.stopped().await.map_err(CloseWarning::Stopped)?;
+        if !io.eof {
+            recv.read_to_end(0).await.map_err(CloseWarning::ReadToEnd)?;
+        }
+        Ok(())
+    };
+    match timeout(grace, sequence).await {
+        Err(_) => Some(CloseWarning::Timeout(grace)),
+        Ok(Err(warning)) => Some(warning),
+        Ok(Ok(())) => None,
+    }
+}
+
+/// The counters of a finished session.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SyncOutcome {
+    /// Entries received in items, stored or not (iroh-docs `num_recv`).
+    pub entries_received: u64,
+    /// Entries sent in items (iroh-docs `num_sent`).
+    pub entries_sent: u64,
+    /// Received entries the store took.
+    pub entries_inserted: u64,
+    /// Received entries dropped by validation (another document, bad signature, too far in
+    /// the future).
+    pub entries_rejected: u64,
+    /// Messages our side processed.
+    pub rounds: u64,
+    /// Frame bytes received, length prefixes included.
+    pub bytes_received: u64,
+    /// Frame bytes sent, length prefixes included.
+    pub bytes_sent: u64,
+    /// Frames received.
+    pub frames_received: u64,
+    /// Frames sent.
+    pub frames_sent: u64,
+    /// Per author, the newest timestamp among the valid entries received.
+    pub heads_received: AuthorHeads,
+}
+
+/// How long the parts of a session took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timings {
+    /// Connecting and opening the stream (dialing), or waiting for the stream (accepting).
+    pub connect: Duration,
+    /// The exchange and the close sequence.
+    pub process: Duration,
+}
+
+/// A session that reconciled to the end.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct SyncFinished {
+    /// The document.
+    pub namespace: NamespaceId,
+    /// The peer.
+    pub peer: EndpointId,
+    /// Which side we were.
+    pub side: Side,
+    /// The counters.
+    pub outcome: SyncOutcome,
+    /// The durations.
+    pub timings: Timings,
+    /// Set if the close sequence after the complete exchange failed (a real iroh-docs node
+    /// often drops the connection early, protocol notes §11). The exchange still counts.
+    pub close_warning: Option<CloseWarning>,
+}
