@@ -1,4 +1,23 @@
-//! docsync: replicated, signed key-value documents that peers keep in step over iroh.
+#![doc = include_str!("../README.md")]
 //!
-//! Empty shell: the facade (a `Node` with a builder) and the `docsync` command-line tool arrive
-//! with the facade issue. Today the data model is available from `sync-core`.
+//! What this crate is not: a new protocol (it composes `sync-core`, `ranger`,
+//! `sync-store-redb`, `sync-actor` and `sync-net`, which can be used on their own), nor a
+//! content-transfer layer.
+
+mod content;
+mod doc;
+mod error;
+mod node;
+mod ticket;
+
+pub use doc::{Doc, EntryContent, ShareMode};
+pub use error::Error;
+pub use node::{CONTENT_DIR, NODE_KEY_FILE, Node, NodeBuilder, STORE_FILE};
+pub use ticket::{DocTicket, TicketError};
+
+pub use sync_actor::{Event, Received, Subscription};
+pub use sync_core::{
+    Author, AuthorId, Capability, CapabilityKind, ContentHash, NamespaceId, NamespaceSecret, Query,
+    SignedEntry, SortBy, SortDirection,
+};
+pub use sync_net::{Limits, SyncFinished};

@@ -1,0 +1,336 @@
+//! [`Node`]: the store, the actor, the content table and the network endpoint of one peer.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use iroh::protocol::Router;
+use iroh::{Endpoint, EndpointAddr, SecretKey};
+use sync_actor::{ActorConfig, OpenOptions, SyncHandle};
+use sync_core::{Author, AuthorId, Capability, CapabilityKind, NamespaceId};
+use sync_net::{EndpointOptions, Limits, NetMetricsSnapshot, SyncProtocol};
+use sync_store_redb::RedbStore;
+
+use crate::content::ContentStore;
+use crate::doc::Doc;
+use crate::error::Error;
+use crate::ticket::DocTicket;
+
+/// The file of the store inside a data directory.
+pub const STORE_FILE: &str = "docs.redb";
+/// The file holding the node's endpoint secret key (hex), so its id survives restarts.
+pub const NODE_KEY_FILE: &str = "node-secret";
+/// The directory of the content table.
+pub const CONTENT_DIR: &str = "content";
+
+/// Builds a [`Node`].
+#[derive(Debug, Clone)]
+pub struct NodeBuilder {
+    data_dir: Option<PathBuf>,
+    bind_addr: SocketAddr,
+    public_network: bool,
+    limits: Limits,
+    actor: ActorConfig,
+}
+
+impl NodeBuilder {
+    /// Binds the endpoint to this address (default `127.0.0.1:0`: loopback, any port).
+    pub fn bind_addr(mut self, addr: SocketAddr) -> Self {
+        self.bind_addr = addr;
+        self
+    }
+
+    /// **Opt-in to the public network**: iroh's relays and discovery (the `N0` preset), so
+    /// peers behind NATs can reach each other. Off by default; never used in tests.
+    pub fn public_network(mut self, on: bool) -> Self {
+        self.public_network = on;
+        self
+    }
+
+    /// Limits of sync sessions.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Tuning of the actor (commit window, buffers).
+    pub fn actor_config(mut self, config: ActorConfig) -> Self {
+        self.actor = config;
+        self
+    }
+
+    /// Starts the node.
+    pub async fn spawn(self) -> Result<Node, Error> {
+        let (handle, content, secret) = match &self.data_dir {
+            Some(dir) => {
+                std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+                let store = RedbStore::persistent(dir.join(STORE_FILE))?;
+                let content = ContentStore::dir(dir.join(CONTENT_DIR))?;
+                let secret = load_or_create_key(&dir.join(NODE_KEY_FILE))?;
+                (spawn_actor(store, &content, &self), content, secret)
+            }
+            None => {
+                let store = RedbStore::memory()?;
+                let content = ContentStore::memory();
+                (
+                    spawn_actor(store, &content, &self),
+                    content,
+                    SecretKey::generate(),
+                )
+            }
+        };
+        let options = if self.public_network {
+            EndpointOptions::public_network().with_secret_key(secret)
+        } else {
+            EndpointOptions::offline()
+                .with_secret_key(secret)
+                .with_bind_addr(self.bind_addr)
+        };
+        let endpoint = sync_net::build_endpoint(options)
+            .await
+            .map_err(|e| Error::Endpoint(e.to_string()))?;
+        let protocol = SyncProtocol::builder(endpoint.clone(), handle.clone())
+            .limits(self.limits.clone())
+            .build();
+        let router = Router::builder(endpoint.clone())
+            .accept(sync_net::ALPN, protocol.clone())
+            .spawn();
+        Ok(Node {
+            inner: Arc::new(Inner {
+                handle,
+                content,
+                endpoint,
+                protocol,
+                router,
+                data_dir: self.data_dir,
+            }),
+        })
+    }
+}
+
+/// Starts the actor; entries whose content is in the content table go out as `Complete`.
+fn spawn_actor(store: RedbStore, content: &ContentStore, builder: &NodeBuilder) -> SyncHandle {
+    let mut config = builder.actor.clone();
+    if let Ok(sync) = builder.limits.reconciliation() {
+        config.sync = sync;
+    }
+    let content = content.clone();
+    let status: sync_actor::ContentStatusFn = Arc::new(move |hash| {
+        if content.has(hash) {
+            sync_core::ContentStatus::Complete
+        } else {
+            sync_core::ContentStatus::Missing
+        }
+    });
+    SyncHandle::spawn_with_content_status(store, config, Some(status))
+}
+
+fn load_or_create_key(path: &Path) -> Result<SecretKey, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let mut bytes = [0u8; 32];
+            hex::decode_to_slice(text.trim(), &mut bytes).map_err(|_| {
+                Error::io(
+                    path,
+                    std::io::Error::new(std::io::ErrorKind::InvalidData, "not a 64-hex-digit key"),
+                )
+            })?;
+            Ok(SecretKey::from_bytes(&bytes))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, hex::encode(key.to_bytes())).map_err(|e| Error::io(&tmp, e))?;
+            std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
+            Ok(key)
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub(crate) handle: SyncHandle,
+    pub(crate) content: ContentStore,
+    pub(crate) endpoint: Endpoint,
+    pub(crate) protocol: SyncProtocol,
+    router: Router,
+    data_dir: Option<PathBuf>,
+}
+
+/// One docsync peer: a store of documents, an identity on the network, and the protocol that
+/// serves sync sessions. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl Node {
+    /// A node whose store, content and identity live in memory; gone when it stops.
+    pub fn memory() -> NodeBuilder {
+        NodeBuilder {
+            data_dir: None,
+            bind_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            public_network: false,
+            limits: Limits::default(),
+            actor: ActorConfig::default(),
+        }
+    }
+
+    /// A node whose store (`docs.redb`), content and identity live in `dir`.
+    pub fn persistent(dir: impl Into<PathBuf>) -> NodeBuilder {
+        NodeBuilder {
+            data_dir: Some(dir.into()),
+            ..Self::memory()
+        }
+    }
+
+    /// The node's id on the network.
+    pub fn id(&self) -> iroh::EndpointId {
+        self.inner.endpoint.id()
+    }
+
+    /// An address peers can dial (the id and the bound socket addresses).
+    pub fn addr(&self) -> EndpointAddr {
+        sync_net::dial_addr(&self.inner.endpoint)
+    }
+
+    /// The data directory, for a persistent node.
+    pub fn data_dir(&self) -> Option<&Path> {
+        self.inner.data_dir.as_deref()
+    }
+
+    /// The actor handle, for the lower-level API.
+    pub fn handle(&self) -> &SyncHandle {
+        &self.inner.handle
+    }
+
+    // --- documents ---
+
+    /// Creates a new document (this node holds its write capability) and opens it for sync.
+    pub async fn create_doc(&self) -> Result<Doc, Error> {
+        let secret = self.inner.handle.create_replica().await?;
+        self.open_doc(secret.id()).await
+    }
+
+    /// Imports a document from a capability (a write capability upgrades a read one) and opens
+    /// it for sync.
+    pub async fn import_doc(&self, capability: Capability) -> Result<Doc, Error> {
+        let id = capability.id();
+        self.inner.handle.import_namespace(capability).await?;
+        self.open_doc(id).await
+    }
+
+    /// Imports the document of a ticket, opens it, and syncs once with the ticket's peers
+    /// (failures with single peers are ignored as long as one succeeds).
+    pub async fn join(
+        &self,
+        ticket: &DocTicket,
+    ) -> Result<(Doc, Vec<sync_net::SyncFinished>), Error> {
+        let doc = self.import_doc(ticket.capability.clone()).await?;
+        let mut finished = Vec::new();
+        let mut last_error = None;
+        for peer in &ticket.nodes {
+            match doc.sync_with(peer.clone()).await {
+                Ok(f) => finished.push(f),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        match (finished.is_empty(), last_error) {
+            (true, Some(e)) => Err(e),
+            _ => Ok((doc, finished)),
+        }
+    }
+
+    /// Opens a known document for sync.
+    pub async fn open_doc(&self, namespace: NamespaceId) -> Result<Doc, Error> {
+        let guard = self
+            .inner
+            .handle
+            .open(namespace, OpenOptions::sync())
+            .await
+            .map_err(|e| match e {
+                sync_actor::ActorError::UnknownNamespace(ns) => Error::UnknownDocument(ns),
+                other => Error::Actor(other),
+            })?;
+        Ok(Doc::new(self.clone(), guard))
+    }
+
+    /// Every document of this node and the kind of access held.
+    pub async fn list_docs(&self) -> Result<Vec<(NamespaceId, CapabilityKind)>, Error> {
+        Ok(self.inner.handle.list_replicas().await?)
+    }
+
+    /// Removes a document and everything of it from this node.
+    pub async fn drop_doc(&self, namespace: NamespaceId) -> Result<bool, Error> {
+        Ok(self.inner.handle.drop_replica(namespace).await?)
+    }
+
+    // --- authors ---
+
+    /// Creates and stores a new author.
+    pub async fn create_author(&self) -> Result<AuthorId, Error> {
+        Ok(self.inner.handle.create_author().await?)
+    }
+
+    /// Stores an author key.
+    pub async fn import_author(&self, author: Author) -> Result<AuthorId, Error> {
+        Ok(self.inner.handle.import_author(author).await?)
+    }
+
+    /// The key of a stored author.
+    pub async fn export_author(&self, id: AuthorId) -> Result<Option<Author>, Error> {
+        Ok(self.inner.handle.export_author(id).await?)
+    }
+
+    /// Every stored author.
+    pub async fn list_authors(&self) -> Result<Vec<AuthorId>, Error> {
+        Ok(self.inner.handle.list_authors().await?)
+    }
+
+    /// The default author, created and persisted on first use.
+    pub async fn default_author(&self) -> Result<AuthorId, Error> {
+        Ok(self.inner.handle.default_author().await?)
+    }
+
+    /// Makes a stored author the default.
+    pub async fn set_default_author(&self, id: AuthorId) -> Result<bool, Error> {
+        Ok(self.inner.handle.set_default_author(id).await?)
+    }
+
+    // --- status ---
+
+    /// Counters of the network layer.
+    pub fn net_metrics(&self) -> NetMetricsSnapshot {
+        self.inner.protocol.metrics().snapshot()
+    }
+
+    /// Counters of the actor.
+    pub async fn actor_metrics(&self) -> Result<sync_actor::Metrics, Error> {
+        Ok(self.inner.handle.metrics().await?)
+    }
+
+    /// Commits every acknowledged write to disk.
+    pub async fn flush(&self) -> Result<(), Error> {
+        Ok(self.inner.handle.flush().await?)
+    }
+
+    /// Stops serving, commits and closes the store (its file is released when this returns).
+    /// Every clone of the node and its documents fail with a "stopped" error afterwards.
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        let closed = self
+            .inner
+            .router
+            .shutdown()
+            .await
+            .map_err(|e| Error::Endpoint(e.to_string()));
+        match self.inner.handle.clone().shutdown::<RedbStore>().await {
+            // Dropping the store here, not on the actor thread, closes the file before we return.
+            Ok(store) => drop(store),
+            // Already shut down by another clone.
+            Err(sync_actor::ActorError::Stopped) => {}
+            Err(e) => return Err(e.into()),
+        }
+        closed
+    }
+}

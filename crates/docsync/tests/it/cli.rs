@@ -1,0 +1,122 @@
+//! The `docsync` command in separate processes over loopback.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn docsync(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_docsync"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .output()
+        .expect("run docsync")
+}
+
+fn ok(dir: &Path, args: &[&str]) -> String {
+    let out = docsync(dir, args);
+    assert!(
+        out.status.success(),
+        "docsync {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+#[test]
+fn serve_join_set_get_ls_del_across_processes() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    ok(a.path(), &["doc", "new"]);
+    ok(a.path(), &["set", "color", "blue"]);
+    ok(a.path(), &["set", "tmp/x", "1"]);
+    assert_eq!(ok(a.path(), &["get", "color"]), "blue");
+
+    // Serve A in the background; its first line is the ticket.
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_docsync"))
+        .arg("--data-dir")
+        .arg(a.path())
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(serve.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let ticket = line.trim().to_string();
+    assert!(ticket.starts_with("doc"), "{ticket}");
+
+    let joined = ok(b.path(), &["doc", "join", &ticket]);
+    assert!(joined.contains("2 entries received"), "{joined}");
+    assert_eq!(
+        ok(b.path(), &["ls", "--json"]).matches("\"key\"").count(),
+        2
+    );
+    // B has the entry but not the content (no content transfer yet): get prints metadata.
+    let got = ok(b.path(), &["get", "color", "--json"]);
+    assert!(got.contains("\"len\":4"), "{got}");
+    ok(b.path(), &["set", "shape", "round"]);
+    let synced = ok(b.path(), &["sync", &ticket]);
+    assert!(synced.contains("1 sent"), "{synced}");
+    serve.kill().unwrap();
+    serve.wait().unwrap();
+
+    // A now has B's entry; deleting on A removes A's entries under the prefix.
+    let listed = ok(a.path(), &["ls"]);
+    assert!(
+        listed.contains("shape") && listed.contains("color"),
+        "{listed}"
+    );
+    assert!(ok(a.path(), &["del", "tmp/"]).contains("deleted 1"));
+    assert!(!ok(a.path(), &["ls"]).contains("tmp/x"));
+}
+
+#[test]
+fn bad_input_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = docsync(dir.path(), &["get", "k"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no current document"));
+
+    let out = docsync(dir.path(), &["doc", "join", "not-a-ticket"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid ticket"));
+
+    let unknown = "55154f42065ea5a1bea05463826be2684eb92df92c100027aabaae57ca554207";
+    let out = docsync(dir.path(), &["get", "k", "--doc", unknown]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("not known"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = docsync(dir.path(), &["get", "k", "--doc", "xyz"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid document id"));
+
+    // A data directory that cannot be created.
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = docsync(&file.join("sub"), &["status"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot open the data directory"));
+}
+
+#[test]
+fn demo_with_a_small_n_ends_identical() {
+    let out = Command::new(env!("CARGO_BIN_EXE_docsync"))
+        .args(["demo", "--entries", "50", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["identical"], true);
+    assert_eq!(summary["alice_entries"], 100);
+    assert_eq!(summary["bob_entries"], 100);
+}
