@@ -3,3 +3,4 @@
 
 mod differential;
 mod ranger_interop;
+mod tickets;
