@@ -24,6 +24,11 @@ use crate::{check, migrations, query, write};
 /// without [`Store::flush`].
 pub const DEFAULT_MAX_BATCH: usize = 8192;
 
+/// redb's page cache. Its default, 1 GiB, holds most of a large store in memory for little
+/// gain: the operating system caches the file too. Measured at 1M entries, 64 MiB inserts as
+/// fast as 1 GiB with a tenth of the peak memory.
+const CACHE_BYTES: usize = 64 << 20;
+
 self_cell::self_cell! {
     /// A write transaction together with its opened tables.
     struct OpenTx {
@@ -76,7 +81,10 @@ impl RedbStore {
     /// version, and with [`StoreError::Backend`] if the file is not a redb database or is open
     /// elsewhere.
     pub fn persistent(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path.as_ref())
+            .map_err(StoreError::backend)?;
         Self::from_database(db, DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS)
     }
 
@@ -90,6 +98,7 @@ impl RedbStore {
 
     fn memory_with_shape(first_bits: u8, level_bits: u8) -> Result<Self, StoreError> {
         let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
             .create_with_backend(redb::backends::InMemoryBackend::new())
             .map_err(StoreError::backend)?;
         Self::from_database(db, first_bits, level_bits)
@@ -102,7 +111,10 @@ impl RedbStore {
         path: impl AsRef<Path>,
         level_bits: u8,
     ) -> Result<Self, StoreError> {
-        let db = Database::create(path.as_ref()).map_err(StoreError::backend)?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path.as_ref())
+            .map_err(StoreError::backend)?;
         Self::from_database(db, level_bits, level_bits)
     }
 
