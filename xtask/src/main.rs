@@ -2,10 +2,13 @@
 //!
 //! - `ci`: exactly what CI runs (fmt, clippy, check-layers, cargo deny, build, offline tests).
 //! - `check-layers`: the dependency direction of `ARCHITECTURE.md`, checked against `cargo metadata`.
-//! - `bench`, `fuzz`: not yet implemented (issues 8 and 9).
+//! - `bench`: the benchmarks of docsync against iroh-docs 0.101 and negentropy, written up as
+//!   `docs/BENCHMARKS.md` (see `bench.rs`).
+//! - `fuzz`: not yet implemented (issue 9).
 //!
 //! This is deliberately small: std, `anyhow` and `serde_json` only, so it compiles in seconds.
 
+mod bench;
 mod ci;
 mod layers;
 
@@ -25,7 +28,14 @@ commands:
         --allow-network   if no network namespace can be made, run the tests unprotected
   check-layers
         check every workspace dependency edge against the layer table (see ARCHITECTURE.md)
-  bench     not yet implemented (issue 8)
+  bench [--quick] [--out <file>]
+        build the benchmark program in release mode and run every workload for docsync,
+        iroh-docs 0.101 and negentropy in one run; writes docs/BENCHMARKS.md and its chart
+        --quick           small sizes, few repetitions (under two minutes after the build; what
+                          CI runs); writes <target>/bench/BENCHMARKS-quick.md
+        --out <file>      write the report there instead
+        --only <group>    run one group only (insert, ingest, actor, memory, sweep, sync,
+                          bootstrap, loopback); a development aid, the report is partial
   fuzz      not yet implemented (issue 9)
 ";
 
@@ -62,7 +72,7 @@ fn run(args: Vec<String>) -> Result<()> {
             layers::run(&root)
         }
         // Placeholders, filled in by their issues.
-        "bench" => bail!("not yet implemented: see issue 8"),
+        "bench" => bench::run(&root, &bench::parse(flags)?),
         "fuzz" => bail!("not yet implemented: see issue 9"),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");

@@ -42,12 +42,23 @@ impl Config {
     /// budget ends the session with [`ProcessError::BudgetTooSmall`](crate::ProcessError).
     pub const MIN_MESSAGE_BYTES: usize = MESSAGE_OVERHEAD + 3 * FINGERPRINT_PART_OVERHEAD;
 
-    /// Placeholder split factor of [`Config::bounded`]; to be chosen by measurement
-    /// (docs/BENCHMARKS.md).
+    /// Split factor of [`Config::bounded`], chosen by measurement: see the table "Choosing
+    /// ranger's split factor and leaf size" in docs/BENCHMARKS.md (`cargo xtask bench`), where
+    /// split factor 4 with leaf size 1 and lazy leaves had the lowest modelled cost over
+    /// d = 10, d = 1000 and a bootstrap at N = 100k: it needs about half the round trips of
+    /// split factor 2, and larger factors send more fingerprints per round than they save.
     pub const DEFAULT_SPLIT_FACTOR: usize = 4;
 
-    /// Placeholder leaf size of [`Config::bounded`]; to be chosen by measurement.
+    /// Leaf size of [`Config::bounded`], chosen by measurement (docs/BENCHMARKS.md, same
+    /// table): larger leaves save a round or two but ship entries the peer already has, and
+    /// every received entry costs two signature checks.
     pub const DEFAULT_LEAF_SIZE: usize = 1;
+
+    /// Whether [`Config::bounded`] sends small sub-ranges as entries at once (see
+    /// [`Config::with_eager_leaves`]); chosen by measurement (docs/BENCHMARKS.md, same table):
+    /// lazy leaves moved about 1.1 entries per needed entry at d = 1000 where eager ones moved
+    /// 2.7 to 3.7, for about the same number of messages.
+    pub const DEFAULT_EAGER_LEAVES: bool = false;
 
     /// Exactly the behaviour of iroh-docs 0.101 (`SyncConfig::default()`): split factor 2, leaf
     /// size 1 and no message budget. Messages, parts and value order are the same as the
@@ -61,15 +72,16 @@ impl Config {
         }
     }
 
-    /// Our defaults ([`Config::DEFAULT_SPLIT_FACTOR`], [`Config::DEFAULT_LEAF_SIZE`]) with no
-    /// message larger than `max_message_bytes` (as estimated by
-    /// [`Message::encoded_len`](crate::Message::encoded_len)).
+    /// Our defaults ([`Config::DEFAULT_SPLIT_FACTOR`], [`Config::DEFAULT_LEAF_SIZE`],
+    /// [`Config::DEFAULT_EAGER_LEAVES`]) with no message larger than `max_message_bytes` (as
+    /// estimated by [`Message::encoded_len`](crate::Message::encoded_len)).
     pub fn bounded(max_message_bytes: usize) -> Result<Self, ConfigError> {
-        Self::custom(
+        Ok(Self::custom(
             Self::DEFAULT_SPLIT_FACTOR,
             Self::DEFAULT_LEAF_SIZE,
             Some(max_message_bytes),
-        )
+        )?
+        .with_eager_leaves(Self::DEFAULT_EAGER_LEAVES))
     }
 
     /// Every knob:
@@ -107,13 +119,14 @@ impl Config {
     }
 
     /// Whether the sub-ranges of a split that hold at most `leaf_size` entries go out as items
-    /// (`true`, iroh-docs, the default) or as fingerprints like the others (`false`).
+    /// (`true`: iroh-docs, [`Config::reference`] and [`Config::custom`]) or as fingerprints
+    /// like the others (`false`: [`Config::bounded`], see [`Config::DEFAULT_EAGER_LEAVES`]).
     ///
     /// Eager leaves save a round trip but ship entries the peer may already have (iroh-docs'
     /// W3: most entries moved by a sync with scattered differences are redundant). Lazy leaves
     /// send entries only where a difference is known: a peer that finds it has at most
     /// `leaf_size` entries in a differing range answers with them, as always. Either way every
-    /// peer converges; the default is to be chosen by measurement.
+    /// peer converges.
     pub fn with_eager_leaves(mut self, eager: bool) -> Self {
         self.eager_leaves = eager;
         self

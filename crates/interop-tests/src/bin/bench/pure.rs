@@ -1,0 +1,390 @@
+//! The algorithm alone, in memory: our ranger (`ranger::MemStore`, signatures not checked)
+//! against the `negentropy` crate on the same ids, and the sweep that picks ranger's defaults.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use ranger::{Config, MemStore};
+use sync_core::{NamespaceId, SignedEntry};
+
+use crate::data::{diff_sets, namespace};
+use crate::local::{Rates, repeat};
+use crate::peers::{Neg, Ours, SyncStats, neg_storage, run_session};
+use crate::report::{Report, Target, table};
+use crate::stats::{Timings, fmt_bytes, fmt_duration};
+use crate::{BUDGET, Ctx, progress};
+
+/// A workload on two in-memory sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// `d` differences, half on each side (0: in sync).
+    Diff(u64),
+    /// The initiating side is empty.
+    Bootstrap,
+}
+
+impl Shape {
+    pub(crate) fn label(self) -> String {
+        match self {
+            Shape::Diff(0) => "in sync".into(),
+            Shape::Diff(d) => format!("d = {d}"),
+            Shape::Bootstrap => "bootstrap (one side empty)".into(),
+        }
+    }
+
+    /// Entries that must move for the two sides to converge.
+    pub(crate) fn needed(self, n: u64) -> u64 {
+        match self {
+            Shape::Diff(d) => d,
+            Shape::Bootstrap => n,
+        }
+    }
+}
+
+fn mem_store(entries: &[SignedEntry]) -> MemStore<SignedEntry> {
+    let mut s = MemStore::new();
+    for e in entries {
+        s.insert(e.clone());
+    }
+    s
+}
+
+/// Runs one shape with our ranger on clones of `base`, `warmup + reps` times.
+fn ours_mem(
+    ctx: &Ctx,
+    base: &MemStore<SignedEntry>,
+    shape: Shape,
+    config: Config,
+    reps: usize,
+    diffs: &[(Vec<SignedEntry>, Vec<SignedEntry>)],
+) -> Result<(Timings, SyncStats)> {
+    let ns: NamespaceId = namespace().id();
+    let mut last = SyncStats::default();
+    let t = repeat(ctx, reps, |i| {
+        let (mut a, mut b) = match shape {
+            Shape::Bootstrap => (MemStore::new(), base.clone()),
+            Shape::Diff(_) => (base.clone(), base.clone()),
+        };
+        if let Shape::Diff(d) = shape
+            && d > 0
+        {
+            let (da, db) = &diffs[i % diffs.len()];
+            da.iter().for_each(|e| {
+                a.insert(e.clone());
+            });
+            db.iter().for_each(|e| {
+                b.insert(e.clone());
+            });
+        }
+        let mut pa = Ours::new(&mut a, ns, config, false);
+        let mut pb = Ours::new(&mut b, ns, config, false);
+        last = run_session(&mut pa, &mut pb)?;
+        let expected = base.len() as u64 + if let Shape::Diff(d) = shape { d } else { 0 };
+        anyhow::ensure!(
+            a.len() as u64 == expected && b.len() as u64 == expected,
+            "did not converge: {} and {} entries, expected {expected}",
+            a.len(),
+            b.len()
+        );
+        Ok(last.time)
+    })?;
+    Ok((t, last))
+}
+
+fn neg_run(
+    ctx: &Ctx,
+    shared: &[SignedEntry],
+    shape: Shape,
+    reps: usize,
+    diffs: &[(Vec<SignedEntry>, Vec<SignedEntry>)],
+) -> Result<(Timings, SyncStats)> {
+    let (sa, sb) = match shape {
+        Shape::Bootstrap => (neg_storage([].iter())?, neg_storage(shared.iter())?),
+        Shape::Diff(0) => (neg_storage(shared.iter())?, neg_storage(shared.iter())?),
+        Shape::Diff(_) => {
+            let (da, db) = &diffs[0];
+            (
+                neg_storage(shared.iter().chain(da))?,
+                neg_storage(shared.iter().chain(db))?,
+            )
+        }
+    };
+    let mut last = SyncStats::default();
+    let t = repeat(ctx, reps, |_| {
+        let mut a = Neg::initiator(&sa, BUDGET as u64)?;
+        let mut b = Neg::responder(&sb, BUDGET as u64)?;
+        last = run_session(&mut a, &mut b)?;
+        anyhow::ensure!(
+            last.moved == shape.needed(shared.len() as u64),
+            "negentropy found {} differences, expected {}",
+            last.moved,
+            shape.needed(shared.len() as u64)
+        );
+        Ok(last.time)
+    })?;
+    Ok((t, last))
+}
+
+/// Ours and negentropy, in memory, on the same sets.
+pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -> Result<()> {
+    let shapes = [
+        Shape::Diff(0),
+        Shape::Diff(10),
+        Shape::Diff(1000),
+        Shape::Bootstrap,
+    ];
+    let total = ctx.plan.warmup + ctx.plan.reps;
+    let diffs10 = diff_sets(10, total);
+    let diffs1000 = diff_sets(1000, total);
+    let config = Config::bounded(BUDGET)?;
+    let mut body = format!(
+        "The algorithms alone: both sides in one process, in memory, signatures not checked, \
+         every message encoded and decoded. docsync: `ranger::Session` with \
+         `Config::bounded({BUDGET})` (split factor {}, leaf size {}, eager leaves {}) over \
+         `ranger::MemStore`, moving whole signed entries. negentropy {}: \
+         `NegentropyStorageVector` of (timestamp, 32-byte entry hash) with a frame limit of \
+         {BUDGET} bytes; it reconciles ids only (the entries would take one more exchange, \
+         not counted), so its \"moved\" column counts ids found. Messages counts both \
+         directions (a round trip is two).\n\n",
+        config.split_factor(),
+        config.leaf_size(),
+        config.eager_leaves(),
+        "0.5"
+    );
+    let mut worst_ratio: Option<(f64, String)> = None;
+    let mut worst_moved: Option<(f64, String)> = None;
+    for &n in &ctx.plan.pure_sizes {
+        let shared = &entries[..n as usize];
+        progress(&format!("in memory, N = {n}: building the sets"));
+        let base = mem_store(shared);
+        let mut rows = Vec::new();
+        for shape in shapes {
+            let diffs = match shape {
+                Shape::Diff(10) => &diffs10,
+                _ => &diffs1000,
+            };
+            progress(&format!(
+                "in memory, N = {n}, {}: docsync, negentropy",
+                shape.label()
+            ));
+            let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs)?;
+            let (tn, sn) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs)?;
+            let ratio = ratio(&to, &tn);
+            let label = format!("N = {n}, {}", shape.label());
+            if let Some(r) = ratio
+                && worst_ratio.as_ref().is_none_or(|(w, _)| r > *w)
+            {
+                worst_ratio = Some((r, label.clone()));
+            }
+            let needed = shape.needed(n);
+            if needed > 0 && matches!(shape, Shape::Diff(_)) {
+                let m = so.moved as f64 / needed as f64;
+                if worst_moved.as_ref().is_none_or(|(w, _)| m > *w) {
+                    worst_moved = Some((m, label.clone()));
+                }
+            }
+            rows.push(sync_row("docsync (ranger)", &label, &to, &so, None));
+            rows.push(sync_row(
+                "negentropy",
+                &label,
+                &tn,
+                &sn,
+                ratio.map(|r| format!("docsync {r:.2}× its time")),
+            ));
+        }
+        body += &format!("**N = {n}**\n\n");
+        body += &table(
+            &[
+                "implementation",
+                "case",
+                "median time",
+                "messages",
+                "bytes",
+                "largest message",
+                "moved",
+                "note",
+            ],
+            rows,
+        );
+        body += "\n";
+    }
+    report.section("Set reconciliation in memory: docsync vs negentropy", &body);
+    if let Some((r, label)) = worst_ratio {
+        report.target(Target {
+            name: "(issue 3) The algorithm's own time within 3× of negentropy's".into(),
+            measured: format!("worst case {r:.2}× ({label})"),
+            met: Some(r <= 3.0),
+        });
+    }
+    if let Some((m, label)) = worst_moved {
+        report.target(Target {
+            name: "(issue 3) Entries moved at most 1.1× the entries needed (in memory)".into(),
+            measured: format!("worst case {m:.2}× ({label})"),
+            met: Some(m <= 1.1),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn ratio(a: &Timings, b: &Timings) -> Option<f64> {
+    Some(a.median()?.as_secs_f64() / b.median()?.as_secs_f64())
+}
+
+pub(crate) fn sync_row(
+    name: &str,
+    case: &str,
+    t: &Timings,
+    s: &SyncStats,
+    note: Option<String>,
+) -> Vec<String> {
+    vec![
+        name.to_string(),
+        case.to_string(),
+        t.describe(),
+        s.messages.to_string(),
+        fmt_bytes(s.bytes),
+        fmt_bytes(s.largest),
+        s.moved.to_string(),
+        note.unwrap_or_default(),
+    ]
+}
+
+/// Modelled cost of a session on a network: the measured time, plus half a round trip per
+/// message, plus the bytes at the bandwidth. Used to rank the sweep.
+const MODEL_RTT: Duration = Duration::from_millis(50);
+const MODEL_BYTES_PER_S: f64 = 12.5e6;
+
+fn modelled(s: &SyncStats, t: &Timings, verify_per_entry: f64) -> f64 {
+    t.median().unwrap_or(s.time).as_secs_f64()
+        + s.messages as f64 * MODEL_RTT.as_secs_f64() / 2.0
+        + s.bytes as f64 / MODEL_BYTES_PER_S
+        + s.moved as f64 * verify_per_entry
+}
+
+/// The split-factor / leaf-size / eager-leaves sweep.
+pub(crate) fn sweep(
+    ctx: &Ctx,
+    entries: &[SignedEntry],
+    rates: &Rates,
+    report: &mut Report,
+) -> Result<()> {
+    // Every entry received is validated, both signatures, before the store sees it: an entry
+    // moved for nothing costs its verification.
+    let verify_per_entry = 2.0 / rates.single;
+    let n = ctx.plan.sweep_n;
+    let shared = &entries[..n as usize];
+    let base = mem_store(shared);
+    let total = ctx.plan.warmup + ctx.plan.sweep_reps;
+    let diffs10 = diff_sets(10, total);
+    let diffs1000 = diff_sets(1000, total);
+    let shapes = [Shape::Diff(10), Shape::Diff(1000), Shape::Bootstrap];
+    let mut results = Vec::new();
+    let started = Instant::now();
+    for split in [2usize, 4, 8, 16] {
+        for leaf in [1usize, 4, 16] {
+            for eager in [true, false] {
+                let config = Config::custom(split, leaf, Some(BUDGET))?.with_eager_leaves(eager);
+                progress(&format!(
+                    "sweep N = {n}: split {split}, leaf {leaf}, eager {eager}"
+                ));
+                let mut per_shape = Vec::new();
+                for shape in shapes {
+                    let diffs = if shape == Shape::Diff(10) {
+                        &diffs10
+                    } else {
+                        &diffs1000
+                    };
+                    let (t, s) = ours_mem(ctx, &base, shape, config, ctx.plan.sweep_reps, diffs)?;
+                    per_shape.push((t, s));
+                }
+                let cost: f64 = per_shape
+                    .iter()
+                    .map(|(t, s)| modelled(s, t, verify_per_entry))
+                    .sum();
+                results.push((split, leaf, eager, per_shape, cost));
+            }
+        }
+    }
+    let best = results
+        .iter()
+        .min_by(|a, b| a.4.total_cmp(&b.4))
+        .map(|r| (r.0, r.1, r.2));
+    let mut rows = Vec::new();
+    for (split, leaf, eager, per_shape, cost) in &results {
+        let mut row = vec![
+            split.to_string(),
+            leaf.to_string(),
+            if *eager { "on" } else { "off" }.to_string(),
+        ];
+        for (t, s) in per_shape {
+            row.push(format!(
+                "{} · {} msg · {} · {} moved",
+                t.describe(),
+                s.messages,
+                fmt_bytes(s.bytes),
+                s.moved
+            ));
+        }
+        let mark = if best == Some((*split, *leaf, *eager)) {
+            " **best**"
+        } else {
+            ""
+        };
+        row.push(format!(
+            "{}{mark}",
+            fmt_duration(Duration::from_secs_f64(*cost))
+        ));
+        rows.push(row);
+    }
+    let current = Config::bounded(BUDGET)?;
+    let current_triple = (
+        current.split_factor(),
+        current.leaf_size(),
+        current.eager_leaves(),
+    );
+    let verdict = match best {
+        Some(b) if b == current_triple => format!(
+            "The defaults in `crates/ranger/src/config.rs` (split factor {}, leaf size {}, eager \
+             leaves {}) are this run's best.",
+            b.0, b.1, b.2
+        ),
+        Some(b) => format!(
+            "This run's best is split factor {}, leaf size {}, eager leaves {}; the defaults in \
+             `crates/ranger/src/config.rs` are split factor {}, leaf size {}, eager leaves {}.",
+            b.0, b.1, b.2, current_triple.0, current_triple.1, current_triple.2
+        ),
+        None => String::new(),
+    };
+    report.section(
+        &format!("Choosing ranger's split factor and leaf size (N = {n}, in memory)"),
+        &format!(
+            "Every combination of split factor (2, 4, 8, 16), leaf size (1, 4, 16) and eager \
+             leaves (on: small sub-ranges go out as entries at once, as iroh-docs does; off: \
+             as fingerprints) on three workloads at N = {n} with a {BUDGET}-byte budget, \
+             in memory, signatures not checked; each cell is median time · messages · bytes · \
+             entries moved. The ranking (\"modelled cost\", lower is better) adds over the three workloads \
+             the measured time, {} ms per message (half a {} ms round trip), the bytes at {} MB/s \
+             (a modest WAN link) and {:.0} µs per entry moved (verifying its two signatures on \
+             this machine, which every received entry costs even when the receiver already \
+             has it). Sweep time {}.\n\n{}\n{verdict}\n",
+            MODEL_RTT.as_millis() / 2,
+            MODEL_RTT.as_millis(),
+            MODEL_BYTES_PER_S / 1e6,
+            verify_per_entry * 1e6,
+            fmt_duration(started.elapsed()),
+            table(
+                &[
+                    "split",
+                    "leaf",
+                    "eager",
+                    "d = 10",
+                    "d = 1000",
+                    "bootstrap",
+                    "modelled cost"
+                ],
+                rows
+            )
+        ),
+    );
+    Ok(())
+}
