@@ -19,8 +19,8 @@ use crate::limits::Limits;
 use crate::metrics::{NetMetrics, SessionResult, Side};
 use crate::registry::{Registry, Slot};
 use crate::session::{
-    Exchange, FrameIo, SyncFinished, SyncOutcome, Timings, close_code, close_code_for,
-    close_sequence, close_with,
+    CloseOrder, Exchange, FrameIo, Next, SyncFinished, SyncOutcome, Timings, close_code,
+    close_code_for, close_sequence, close_with,
 };
 use crate::wire::{AbortReason, WireMessage};
 
@@ -327,7 +327,16 @@ impl Node {
 
         let mut namespace = None;
         let result = match admitted {
-            Err((scope, limit)) => Err(Ended::Failed(SyncError::TooManySessions { scope, limit })),
+            Err((scope, limit)) => {
+                // Read the peer's `Init` (as the reference does before refusing), so that it
+                // gets its answer and both ends close cleanly.
+                if let Ok(Some(WireMessage::Init { namespace: ns, .. })) =
+                    io.read(&mut recv, limits).await
+                {
+                    namespace = Some(ns);
+                }
+                Err(Ended::Failed(SyncError::TooManySessions { scope, limit }))
+            }
             Ok(mut slot) => {
                 let deadline = tokio::time::Instant::from_std(start) + limits.session_deadline;
                 let exchange =
@@ -353,7 +362,13 @@ impl Node {
             Err(Ended::Failed(err)) => close_code_for(err).is_none(),
         };
         let close_warning = if graceful {
-            let warning = close_sequence(&mut send, &mut recv, io, limits.close_grace).await;
+            // After a complete exchange the peer is waiting for our end of stream (or has
+            // ended its own); after an `Abort` it ends its stream first.
+            let order = match &result {
+                Ok(_) => CloseOrder::UsFirst,
+                Err(_) => CloseOrder::PeerFirst,
+            };
+            let warning = close_sequence(&mut send, &mut recv, io, limits.close_grace, order).await;
             // Keep the connection until the dialer closes it (or the grace period passes): a
             // real iroh-docs dialer still runs its close sequence and fails it if we drop the
             // connection first (protocol notes §11).
@@ -449,9 +464,9 @@ impl Node {
         }
         let mut ex = Exchange::new(&self.handle, namespace, limits, None, peer)?;
         loop {
-            match ex.step(message).await? {
-                Some(reply) => io.write(send, &WireMessage::Sync(reply), limits).await?,
-                None => break,
+            match ex.answer(message).await? {
+                Next::Send(reply) => io.write(send, &WireMessage::Sync(reply), limits).await?,
+                Next::End => break,
             }
             message = match io.read(recv, limits).await? {
                 // The dialer is done and closed its side.

@@ -13,8 +13,8 @@ use crate::error::{ConnectError, SyncError};
 use crate::limits::Limits;
 use crate::metrics::{SessionResult, Side};
 use crate::session::{
-    Exchange, FrameIo, SyncFinished, SyncOutcome, Timings, close_code, close_code_for,
-    close_sequence, close_with,
+    CloseOrder, Exchange, FrameIo, Next, SyncFinished, SyncOutcome, Timings, close_code,
+    close_code_for, close_sequence, close_with,
 };
 use crate::wire::{ALPN, ProtocolMessage, WireMessage};
 
@@ -122,7 +122,14 @@ async fn dial(
     .unwrap_or_else(|_| Err(timed_out()));
     match exchange {
         Ok(outcome) => {
-            let close_warning = close_sequence(&mut send, &mut recv, io, limits.close_grace).await;
+            let close_warning = close_sequence(
+                &mut send,
+                &mut recv,
+                io,
+                limits.close_grace,
+                CloseOrder::UsFirst,
+            )
+            .await;
             // Remembering the peer is a courtesy; a failure here does not undo the exchange.
             let _ = handle
                 .register_useful_peer(namespace, *peer_id.as_bytes())
@@ -141,7 +148,14 @@ async fn dial(
         }
         Err(ConnectError::RemoteAbort(reason)) => {
             // The peer said why; close as it expects.
-            let _ = close_sequence(&mut send, &mut recv, io, limits.close_grace).await;
+            let _ = close_sequence(
+                &mut send,
+                &mut recv,
+                io,
+                limits.close_grace,
+                CloseOrder::UsFirst,
+            )
+            .await;
             Err(ConnectError::RemoteAbort(reason))
         }
         Err(ConnectError::Sync(err)) => {
@@ -170,9 +184,9 @@ async fn exchange(
         match io.read(recv, limits).await? {
             // The peer is done and closed its side.
             None => break,
-            Some(WireMessage::Sync(message)) => match ex.step(message).await? {
-                Some(reply) => io.write(send, &WireMessage::Sync(reply), limits).await?,
-                None => break,
+            Some(WireMessage::Sync(message)) => match ex.answer(message).await? {
+                Next::Send(reply) => io.write(send, &WireMessage::Sync(reply), limits).await?,
+                Next::End => break,
             },
             Some(WireMessage::Abort { reason }) => return Err(ConnectError::RemoteAbort(reason)),
             Some(WireMessage::Init { .. }) => {

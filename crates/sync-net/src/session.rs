@@ -138,6 +138,16 @@ pub(crate) struct Exchange<'a> {
     limits: &'a Limits,
     progress: Option<SyncProgress>,
     rounds: u64,
+    /// We sent the empty message that says we are done.
+    done_sent: bool,
+}
+
+/// What to do after a message of the peer.
+pub(crate) enum Next {
+    /// Send this (a reply, or the empty message that says we are done).
+    Send(ProtocolMessage),
+    /// The exchange is over: close.
+    End,
 }
 
 impl<'a> Exchange<'a> {
@@ -168,6 +178,7 @@ impl<'a> Exchange<'a> {
             limits,
             progress: Some(progress),
             rounds: 0,
+            done_sent: false,
         })
     }
 
@@ -194,6 +205,28 @@ impl<'a> Exchange<'a> {
         Ok(reply)
     }
 
+    /// Answers one message of the peer, with the end handshake that lets a reference peer's
+    /// close sequence succeed.
+    ///
+    /// The reference ends a session by finishing its stream when it has nothing to reply, and
+    /// the other side's close sequence then fails: having read the end of the stream, its
+    /// `read_to_end(0)` finds the stream gone (protocol notes §11, "Failed to close
+    /// connection"). So when we have nothing to reply to a non-empty message we send an empty
+    /// message instead: a reference peer has nothing to reply to it either, ends its loop
+    /// without reading our end of stream, finishes its own stream and waits for ours. When the
+    /// peer's message was itself empty (our own peers' way of saying they are done), we end.
+    pub(crate) async fn answer(&mut self, message: ProtocolMessage) -> Result<Next, SyncError> {
+        let empty = message.parts.is_empty();
+        match self.step(message).await? {
+            Some(reply) => Ok(Next::Send(reply)),
+            None if empty || self.done_sent => Ok(Next::End),
+            None => {
+                self.done_sent = true;
+                Ok(Next::Send(ProtocolMessage::new(Vec::new())))
+            }
+        }
+    }
+
     /// The counters and heads so far.
     pub(crate) fn into_outcome(self, io: &FrameIo) -> SyncOutcome {
         let mut outcome = SyncOutcome {
@@ -216,22 +249,40 @@ impl<'a> Exchange<'a> {
     }
 }
 
-/// The reference's close sequence: finish our stream, wait until the peer has acknowledged
-/// it, wait for the end of the peer's stream (skipped if it was read already). Bounded by
-/// `grace`; a failure is a warning, not an error.
+/// Who ends its stream first in the close sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CloseOrder {
+    /// The reference's order: finish our stream, wait until the peer has acknowledged it,
+    /// then wait for the end of the peer's stream.
+    UsFirst,
+    /// Wait for the end of the peer's stream first, then finish ours. After we sent `Abort`
+    /// the peer closes first, and it must not read our end of stream before its own
+    /// `read_to_end(0)` (see [`Exchange::answer`]).
+    PeerFirst,
+}
+
+/// The close sequence, skipping the wait for the peer's end of stream if it was read already.
+/// Bounded by `grace`; a failure is a warning, not an error.
 pub(crate) async fn close_sequence(
     send: &mut SendStream,
     recv: &mut RecvStream,
     io: &FrameIo,
     grace: Duration,
+    order: CloseOrder,
 ) -> Option<CloseWarning> {
     let sequence = async {
+        // Whatever the peer's end looks like, ours is still finished.
+        let first = if order == CloseOrder::PeerFirst && !io.eof {
+            recv.read_to_end(0).await.err().map(CloseWarning::ReadToEnd)
+        } else {
+            None
+        };
         send.finish().map_err(CloseWarning::Finish)?;
         send.stopped().await.map_err(CloseWarning::Stopped)?;
-        if !io.eof {
+        if order == CloseOrder::UsFirst && !io.eof {
             recv.read_to_end(0).await.map_err(CloseWarning::ReadToEnd)?;
         }
-        Ok(())
+        first.map_or(Ok(()), Err)
     };
     match timeout(grace, sequence).await {
         Err(_) => Some(CloseWarning::Timeout(grace)),

@@ -2,5 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod differential;
+mod net;
 mod ranger_interop;
 mod tickets;

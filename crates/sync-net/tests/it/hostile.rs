@@ -486,7 +486,8 @@ async fn hostile_acceptors_end_our_dial() {
     let raw = Raw::new(None).await;
     let raw_addr = dial_addr(&raw.endpoint);
     let b = f.b.id();
-    let answers: Vec<(Vec<u8>, fn(&SyncError) -> bool)> = vec![
+    type Check = fn(&SyncError) -> bool;
+    let answers: Vec<(Vec<u8>, Check)> = vec![
         ((u32::MAX).to_be_bytes().to_vec(), |e| {
             matches!(e, SyncError::FrameTooLarge { .. })
         }),
