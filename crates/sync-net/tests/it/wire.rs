@@ -175,3 +175,19 @@ fn ranges_of_other_documents_are_refused() {
     check_ranges(&part(&zero, &zero), ours).unwrap();
     check_ranges(&part(&own, &zero), ours).unwrap();
 }
+
+#[test]
+fn done_message_golden_bytes() {
+    // The empty message a side sends when it has nothing to reply (docs/protocol.md, 3.2).
+    let done = WireMessage::Sync(Message::new(vec![]));
+    assert_eq!(done.to_frame(16).unwrap(), vec![0, 0, 0, 2, 1, 0]);
+    // An Init of one fingerprint part over [zero, zero): 197 bytes of body.
+    let init = WireMessage::Init {
+        namespace: namespace(1).id(),
+        message: Message::new(vec![MessagePart::RangeFingerprint(RangeFingerprint {
+            range: Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
+            fingerprint: Fingerprint::EMPTY,
+        })]),
+    };
+    assert_eq!(&init.to_frame(usize::MAX).unwrap()[..4], &[0, 0, 0, 0xc5]);
+}
