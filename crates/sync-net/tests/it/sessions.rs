@@ -222,16 +222,15 @@ async fn simultaneous_dials_converge() {
         assert!(ra.is_ok() || rb.is_ok(), "{ra:?} {rb:?}");
         // The reference's rule: only the dial of the node with the larger id can be refused
         // by the peer.
-        let (big, small) = if a.id().as_bytes() > b.id().as_bytes() {
-            (&ra, &rb)
+        let smaller_dialer = if a.id().as_bytes() > b.id().as_bytes() {
+            &rb
         } else {
-            (&rb, &ra)
+            &ra
         };
         assert!(
-            !matches!(small, Err(ConnectError::RemoteAbort(_))),
-            "{small:?}"
+            !matches!(smaller_dialer, Err(ConnectError::RemoteAbort(_))),
+            "{smaller_dialer:?}"
         );
-        let _ = big;
         assert_eq!(
             bytes_of(&a.entries(ns.id()).await),
             bytes_of(&b.entries(ns.id()).await)
