@@ -87,6 +87,21 @@ pub(crate) const LAYERS: &[Layer] = &[
         forbidden: &[],
     },
     Layer {
+        package: "reliability",
+        workspace_deps: &[
+            "ranger",
+            "sync-core",
+            "sync-store-redb",
+            "sync-actor",
+            "sync-net",
+            "docsync",
+        ],
+        dev_only_workspace_deps: &[],
+        // It reaches redb through sync-store-redb's raw-storage hook and iroh through the
+        // facade, so that its tests see what users see.
+        forbidden: &["redb", "iroh", "iroh-docs"],
+    },
+    Layer {
         package: "xtask",
         workspace_deps: &[],
         dev_only_workspace_deps: &[],
@@ -423,6 +438,14 @@ mod tests {
                     ("redb", Some("dev")),
                 ],
             ),
+            (
+                "reliability",
+                vec![
+                    ("docsync", None),
+                    ("sync-store-redb", None),
+                    ("tokio", None),
+                ],
+            ),
             ("xtask", vec![("anyhow", None), ("serde_json", None)]),
         ]
     }
@@ -541,6 +564,18 @@ mod tests {
     fn nothing_depends_on_xtask() {
         let violations = with_edge("docsync", "xtask", None);
         only_violation(&violations, "docsync", "xtask", DepKind::Normal);
+    }
+
+    #[test]
+    fn nothing_depends_on_reliability() {
+        let violations = with_edge("sync-net", "reliability", Some("dev"));
+        only_violation(&violations, "sync-net", "reliability", DepKind::Dev);
+    }
+
+    #[test]
+    fn reliability_reaches_redb_only_through_the_store() {
+        let violations = with_edge("reliability", "redb", Some("dev"));
+        only_violation(&violations, "reliability", "redb", DepKind::Dev);
     }
 
     #[test]

@@ -18,9 +18,12 @@ mod bounds;
 mod check;
 mod migrations;
 mod query;
+mod raw;
 mod store;
 mod tables;
 mod write;
 
+#[doc(hidden)]
+pub use raw::RawStorage;
 pub use store::{DEFAULT_MAX_BATCH, RedbStore};
 pub use tables::SCHEMA_VERSION;

@@ -118,7 +118,11 @@ impl RedbStore {
         Self::from_database(db, level_bits, level_bits)
     }
 
-    fn from_database(db: Database, first_bits: u8, level_bits: u8) -> Result<Self, StoreError> {
+    pub(crate) fn from_database(
+        db: Database,
+        first_bits: u8,
+        level_bits: u8,
+    ) -> Result<Self, StoreError> {
         let options = CreateOptions {
             first_bits: first_bits.clamp(1, 16),
             level_bits: level_bits.clamp(1, 16),
