@@ -248,7 +248,7 @@ impl ProtocolHandler for SyncProtocol {
     async fn accept(&self, connection: Connection) -> Result<(), iroh::protocol::AcceptError> {
         let start = Instant::now();
         let mut io = FrameIo::default();
-        let result = self.node.serve(connection, start, &mut io).await;
+        let (result, linger) = self.node.serve(&connection, start, &mut io).await;
         let kind = match &result {
             Ok(finished) => {
                 self.node.metrics.entries(&finished.outcome);
@@ -267,6 +267,12 @@ impl ProtocolHandler for SyncProtocol {
             .session(Side::Accept, kind, start.elapsed());
         // Nobody listening is fine.
         let _ = self.node.reports.send(Arc::new(result));
+        if linger {
+            // Keep the connection until the dialer closes it (or the grace period passes): a
+            // dialer still runs its close sequence, and a real iroh-docs node records the
+            // session as failed if we close the connection first (protocol notes §11).
+            let _ = timeout(self.node.limits.close_grace, connection.closed()).await;
+        }
         Ok(())
     }
 }
@@ -300,10 +306,23 @@ fn abort_for(err: &SyncError) -> Option<AbortReason> {
 }
 
 impl Node {
-    /// Serves one incoming connection to the end.
+    /// Serves one incoming connection up to the end of its close sequence; `true` with the
+    /// result if the connection closed normally (the caller then waits for the dialer to
+    /// close it).
     async fn serve(
         &self,
-        conn: Connection,
+        conn: &Connection,
+        start: Instant,
+        io: &mut FrameIo,
+    ) -> (Result<SyncFinished, AcceptError>, bool) {
+        let result = self.serve_inner(conn, start, io).await;
+        let linger = conn.close_reason().is_none();
+        (result, linger)
+    }
+
+    async fn serve_inner(
+        &self,
+        conn: &Connection,
         start: Instant,
         io: &mut FrameIo,
     ) -> Result<SyncFinished, AcceptError> {
@@ -313,7 +332,7 @@ impl Node {
         let (mut send, mut recv) = match timeout(limits.idle_timeout, conn.accept_bi()).await {
             Err(_) => {
                 let error = SyncError::Idle(limits.idle_timeout);
-                close_with(&conn, close_code::LIMIT, &error);
+                close_with(conn, close_code::LIMIT, &error);
                 return Err(AcceptError::Sync {
                     peer,
                     namespace: None,
@@ -368,16 +387,11 @@ impl Node {
                 Ok(_) => CloseOrder::UsFirst,
                 Err(_) => CloseOrder::PeerFirst,
             };
-            let warning = close_sequence(&mut send, &mut recv, io, limits.close_grace, order).await;
-            // Keep the connection until the dialer closes it (or the grace period passes): a
-            // real iroh-docs dialer still runs its close sequence and fails it if we drop the
-            // connection first (protocol notes §11).
-            let _ = timeout(limits.close_grace, conn.closed()).await;
-            warning
+            close_sequence(&mut send, &mut recv, io, limits.close_grace, order).await
         } else {
             if let Err(Ended::Failed(err)) = &result {
                 close_with(
-                    &conn,
+                    conn,
                     close_code_for(err).unwrap_or(close_code::INTERNAL),
                     err,
                 );
