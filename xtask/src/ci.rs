@@ -8,6 +8,9 @@
 //! 5. `cargo test --workspace --all-features --no-run`: builds every test target; may download crates
 //! 6. `cargo test --workspace --all-features --offline` inside a network namespace that has only
 //!    loopback, so no test can reach past this machine
+//! 7. `cargo xtask bench --quick`: proves the benchmark command works (release build, small
+//!    sizes, under two minutes of running); it asserts no timing and writes its report under
+//!    `target/`, never over `docs/BENCHMARKS.md`
 //!
 //! `-D warnings` goes to clippy only; RUSTFLAGS is never touched, so steps 5 and 6 share one build.
 
@@ -38,7 +41,7 @@ const NETNS_SCRIPT: &str = r#"ip link set lo up || exit 3; OFFLINE_NETNS=1 exec 
 
 pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     let started = Instant::now();
-    let steps: [(&str, &dyn Fn() -> Result<()>); 6] = [
+    let steps: [(&str, &dyn Fn() -> Result<()>); 7] = [
         ("fmt", &|| cargo(root, ["fmt", "--all", "--", "--check"])),
         ("clippy", &|| {
             cargo(
@@ -61,6 +64,15 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
         }),
         ("test", &|| {
             offline(root, TEST_ARGS.iter().chain(&["--offline"]), options)
+        }),
+        ("bench --quick", &|| {
+            crate::bench::run(
+                root,
+                &crate::bench::Options {
+                    quick: true,
+                    ..Default::default()
+                },
+            )
         }),
     ];
     let total = steps.len();
