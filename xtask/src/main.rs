@@ -4,13 +4,16 @@
 //! - `check-layers`: the dependency direction of `ARCHITECTURE.md`, checked against `cargo metadata`.
 //! - `bench`: the benchmarks of docsync against iroh-docs 0.101 and negentropy, written up as
 //!   `docs/BENCHMARKS.md` (see `bench.rs`).
-//! - `fuzz`: not yet implemented (issue 9).
+//! - `fuzz`: cargo-fuzz on nightly over the targets in `fuzz/` (see `fuzz.rs`).
+//! - `soak`: the many-peers load scenario in a loop for minutes (see `soak.rs`).
 //!
 //! This is deliberately small: std, `anyhow` and `serde_json` only, so it compiles in seconds.
 
 mod bench;
 mod ci;
+mod fuzz;
 mod layers;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,7 +39,15 @@ commands:
         --out <file>      write the report there instead
         --only <group>    run one group only (insert, ingest, actor, memory, sweep, sync,
                           bootstrap, loopback); a development aid, the report is partial
-  fuzz      not yet implemented (issue 9)
+  fuzz [target...] [--seconds N] [--no-cmin]
+        run cargo-fuzz (nightly) on each target (default: all) for N seconds (default 60),
+        then minimize its corpus in fuzz/corpus/<target>; needs `rustup toolchain install
+        nightly` and `cargo install cargo-fuzz --locked` (installs nothing itself)
+        --no-cmin         keep the grown corpus as it is
+  soak [--minutes N] [--release] [-- <soak flags>]
+        the load scenario (one hub, 8 peers, 8 documents, 64 sessions per wave) in a loop
+        for N minutes (default 10) with fresh writes every round; prints figures per round
+        soak flags: --peers N, --docs N, --writes N, --seed N, --max-rss-mib N
 ";
 
 fn main() -> ExitCode {
@@ -71,9 +82,9 @@ fn run(args: Vec<String>) -> Result<()> {
             no_flags(command, flags)?;
             layers::run(&root)
         }
-        // Placeholders, filled in by their issues.
         "bench" => bench::run(&root, &bench::parse(flags)?),
-        "fuzz" => bail!("not yet implemented: see issue 9"),
+        "fuzz" => fuzz::run(&root, &fuzz::parse(flags)?),
+        "soak" => soak::run(&root, &soak::parse(flags)?),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())
