@@ -310,14 +310,19 @@ impl Node {
         Ok(self.inner.handle.metrics().await?)
     }
 
-    /// Commits every acknowledged write to disk.
+    /// Commits every acknowledged write to disk: content files first, then the store.
     pub async fn flush(&self) -> Result<(), Error> {
+        let content = self.inner.content.clone();
+        tokio::task::spawn_blocking(move || content.sync())
+            .await
+            .map_err(|_| Error::Poisoned)??;
         Ok(self.inner.handle.flush().await?)
     }
 
     /// Stops serving, commits and closes the store (its file is released when this returns).
     /// Every clone of the node and its documents fail with a "stopped" error afterwards.
     pub async fn shutdown(&self) -> Result<(), Error> {
+        self.inner.content.sync()?;
         let closed = self
             .inner
             .router
