@@ -7,7 +7,10 @@ use proptest::prelude::*;
 fn addr(seed: [u8; 32], ip: [u8; 4], port: u16, v6: bool) -> iroh::EndpointAddr {
     let id = iroh::SecretKey::from_bytes(&seed).public();
     let sock: SocketAddr = if v6 {
-        SocketAddr::from(([0, 0, 0, 0, 0, 0xffff, u16::from(ip[0]), u16::from(ip[1])], port))
+        SocketAddr::from((
+            [0, 0, 0, 0, 0, 0xffff, u16::from(ip[0]), u16::from(ip[1])],
+            port,
+        ))
     } else {
         SocketAddr::from((ip, port))
     };
