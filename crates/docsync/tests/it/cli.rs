@@ -59,8 +59,18 @@ fn serve_join_set_get_ls_del_across_processes() {
     ok(b.path(), &["set", "shape", "round"]);
     let synced = ok(b.path(), &["sync", &ticket]);
     assert!(synced.contains("1 sent"), "{synced}");
-    serve.kill().unwrap();
-    serve.wait().unwrap();
+    // Interrupt (Ctrl-C) the server: it commits and closes its store before exiting. (A SIGKILL
+    // would lose the writes of the last commit window, by design: see sync-actor's docs.)
+    let interrupted = Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    let status = serve.wait().unwrap();
+    assert!(
+        status.success(),
+        "serve exits cleanly on Ctrl-C: {status:?}"
+    );
 
     // A now has B's entry; deleting on A removes A's entries under the prefix.
     let listed = ok(a.path(), &["ls"]);
