@@ -69,7 +69,7 @@ impl Plan {
             pure_sizes: vec![100_000, 1_000_000],
             sweep_n: 100_000,
             sweep_reps: 3,
-            case_budget: Duration::from_secs(240),
+            case_budget: Duration::from_secs(120),
         }
     }
 

@@ -509,7 +509,7 @@ pub(crate) fn bootstrap(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report)
             single_runs = true;
             (0, 1)
         } else {
-            (ctx.plan.warmup, ctx.plan.reps.min(3))
+            (ctx.plan.warmup, ctx.plan.reps.min(2))
         };
         let mut results = Vec::new();
         for (imp, source) in [("ours", &ob), ("theirs", &tb)] {
