@@ -118,6 +118,13 @@ impl Report {
              once. A case stops repeating once it has used its time budget.",
             NOISY_SPREAD * 100.0
         );
+        let _ = writeln!(
+            s,
+            "- load average (1, 5, 15 min) at the start: {}; at the end: {} (the machine is \
+             shared: other work running at the same time slows both sides and widens the \
+             spread)",
+            self.load_before, self.load_after
+        );
         let _ = writeln!(s, "- run time: {}\n", fmt_duration(self.elapsed));
         let _ = writeln!(s, "## Targets\n");
         let rows = self

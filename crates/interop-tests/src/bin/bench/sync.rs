@@ -541,7 +541,7 @@ pub(crate) fn bootstrap(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report)
         for ((name, (t, r, peak)), note) in ["docsync", "iroh-docs 0.101"]
             .iter()
             .zip(&results)
-            .zip([speed.map(|s| format!("{s:.2}× faster")), None])
+            .zip([speed.map(|s| format!("{s:.2}× iroh-docs' speed")), None])
         {
             let rate = t
                 .median()
