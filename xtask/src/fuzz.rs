@@ -71,6 +71,23 @@ pub(crate) fn parse(flags: &[String]) -> Result<Options> {
     Ok(options)
 }
 
+/// A `cargo +nightly` command in `dir` with the environment `cargo xtask` added removed:
+/// `cargo run` exports `CARGO_*` variables (and rustup its toolchain) to xtask, and build
+/// scripts that watch them (ring's does) would make every fuzz build start from scratch.
+fn nightly(dir: &Path) -> Command {
+    let mut command = Command::new("cargo");
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        let drop = (key_text.starts_with("CARGO") && key_text != "CARGO_HOME")
+            || matches!(key_text.as_ref(), "RUSTUP_TOOLCHAIN" | "RUSTC" | "RUSTDOC");
+        if drop {
+            command.env_remove(&key);
+        }
+    }
+    command.arg("+nightly").current_dir(dir);
+    command
+}
+
 /// Runs `command`, echoing it first; an error unless it exits successfully.
 pub(crate) fn status(command: &mut Command) -> Result<()> {
     let line = std::iter::once(command.get_program())
@@ -189,8 +206,8 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
         let started = Instant::now();
         // 16 codegen units: the build of the whole stack (iroh included) with sanitizer
         // coverage takes minutes less, for slightly slower runs.
-        let exit = Command::new("cargo")
-            .args(["+nightly", "fuzz", "run", "--codegen-units", "16", target])
+        let exit = nightly(&fuzz_dir)
+            .args(["fuzz", "run", "--codegen-units", "16", target])
             .arg(&corpus)
             .arg(&regressions)
             .arg("--")
@@ -212,10 +229,9 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
         }
         if options.cmin && crash.is_none() {
             status(
-                Command::new("cargo")
-                    .args(["+nightly", "fuzz", "cmin", "--codegen-units", "16", target])
+                nightly(&fuzz_dir)
+                    .args(["fuzz", "cmin", "--codegen-units", "16", target])
                     .arg(&corpus)
-                    .current_dir(&fuzz_dir)
                     .stdout(Stdio::null()),
             )?;
         }
