@@ -22,6 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 thread_local! {
     static TOLERATE: Cell<bool> = const { Cell::new(false) };
     static CAUGHT: Cell<bool> = const { Cell::new(false) };
+    static TOLERATED_HERE: Cell<u64> = const { Cell::new(0) };
 }
 
 static TOLERATED: AtomicU64 = AtomicU64::new(0);
@@ -64,6 +65,7 @@ pub fn tolerating_redb_panics<T>(f: impl FnOnce() -> T) -> Result<T, RedbPanicke
         Err(payload) if CAUGHT.with(|c| c.replace(false)) => {
             drop(payload);
             TOLERATED.fetch_add(1, Ordering::SeqCst);
+            TOLERATED_HERE.with(|n| n.set(n.get() + 1));
             Err(RedbPanicked)
         }
         Err(payload) => std::panic::resume_unwind(payload),
@@ -73,6 +75,11 @@ pub fn tolerating_redb_panics<T>(f: impl FnOnce() -> T) -> Result<T, RedbPanicke
 /// Panics inside redb tolerated so far in this process.
 pub fn tolerated_redb_panics() -> u64 {
     TOLERATED.load(Ordering::SeqCst)
+}
+
+/// Panics inside redb tolerated so far on the calling thread.
+pub fn tolerated_redb_panics_on_this_thread() -> u64 {
+    TOLERATED_HERE.with(Cell::get)
 }
 
 #[cfg(test)]

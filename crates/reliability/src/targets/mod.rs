@@ -22,7 +22,10 @@ mod redb_file;
 mod store_model;
 
 pub use decode::{capability, record_identifier, signed_entry, ticket, wire_frames, wire_message};
-pub use dependency_panics::{RedbPanicked, tolerated_redb_panics, tolerating_redb_panics};
+pub use dependency_panics::{
+    RedbPanicked, tolerated_redb_panics, tolerated_redb_panics_on_this_thread,
+    tolerating_redb_panics,
+};
 pub use ranger_sync::ranger_sync;
 pub use redb_file::redb_file;
 pub use store_model::store_model;
