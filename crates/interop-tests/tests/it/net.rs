@@ -7,242 +7,38 @@
 //! its store (the `SyncHandle` of its engine) and converted through their postcard bytes into
 //! our `SignedEntry`. A single differing byte or entry fails the comparison.
 
-use std::collections::BTreeSet;
-use std::time::Duration;
-
-use iroh::protocol::Router;
-use iroh::{EndpointAddr, Watcher as _};
-use iroh_docs::api::Doc;
-use iroh_docs::engine::{DefaultAuthorStorage, Engine, LiveEvent};
-use iroh_docs::protocol::Docs;
-use n0_future::StreamExt as _;
-use sync_actor::{ActorConfig, OpenOptions, ReplicaGuard, SyncHandle};
-use sync_core::encoding::{Decode, DecodeLimits, Encode};
-use sync_core::{Author, Capability, MemStore, NamespaceId, NamespaceSecret, Query, SignedEntry};
-use sync_net::wire::{AbortReason, WireMessage};
-use sync_net::{
-    AcceptError, AcceptReport, ConnectError, SyncProtocol, dial_addr, offline_endpoint,
+use interop_tests::nodes::{
+    OurNode, RefNode, WAIT, next_report, same_entries, sync_finished_within, watch_sync_finished,
 };
-
-/// A bound on every wait, so a broken implementation fails instead of hanging.
-const WAIT: Duration = Duration::from_secs(60);
-
-/// A real iroh-docs node: blobs, gossip and docs behind a router, all in memory.
-struct RefNode {
-    router: Router,
-    docs: Docs,
-    /// The engine's store actor, to read entries with their signatures.
-    store: iroh_docs::actor::SyncHandle,
-    addr: EndpointAddr,
-    _blobs: iroh_blobs::store::mem::MemStore,
-}
-
-impl RefNode {
-    async fn spawn() -> Self {
-        let endpoint = offline_endpoint(None).await.unwrap();
-        let blobs = iroh_blobs::store::mem::MemStore::new();
-        let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
-        // What `Docs::memory().spawn(..)` does, keeping a handle to the store actor.
-        let engine = Engine::spawn(
-            endpoint.clone(),
-            gossip.clone(),
-            iroh_docs::store::Store::memory(),
-            (*blobs).clone(),
-            blobs.downloader(&endpoint),
-            DefaultAuthorStorage::Mem,
-            None,
-        )
-        .await
-        .unwrap();
-        let store = engine.sync.clone();
-        let docs = Docs::new(engine);
-        let router = Router::builder(endpoint.clone())
-            .accept(
-                iroh_blobs::ALPN,
-                iroh_blobs::BlobsProtocol::new(&blobs, None),
-            )
-            .accept(iroh_gossip::ALPN, gossip)
-            .accept(iroh_docs::ALPN, docs.clone())
-            .spawn();
-        let addr = dial_addr(&endpoint);
-        // The published address, once known, is the same loopback socket.
-        if let Some(ip) = endpoint.watch_addr().get().ip_addrs().next() {
-            assert!(ip.ip().is_loopback());
-        }
-        Self {
-            router,
-            docs,
-            store,
-            addr,
-            _blobs: blobs,
-        }
-    }
-
-    /// Imports the document (write capability from the secret bytes) and puts it in the sync
-    /// set, which the reference needs to accept sessions for it.
-    async fn join(&self, secret: &NamespaceSecret, peers: Vec<EndpointAddr>) -> Doc {
-        let doc = self.import(secret).await;
-        doc.start_sync(peers).await.unwrap();
-        doc
-    }
-
-    /// Imports the document without syncing it.
-    async fn import(&self, secret: &NamespaceSecret) -> Doc {
-        let theirs = iroh_docs::NamespaceSecret::from_bytes(&secret.to_bytes());
-        self.docs
-            .import_namespace(iroh_docs::Capability::Write(theirs))
-            .await
-            .unwrap()
-    }
-
-    async fn import_author(&self, author: &Author) -> iroh_docs::AuthorId {
-        let theirs = iroh_docs::Author::from_bytes(&author.to_bytes());
-        let id = theirs.id();
-        self.docs.author_import(theirs).await.unwrap();
-        id
-    }
-
-    /// Every entry of the document, deletion markers included, with signatures, as ours.
-    async fn entries(&self, doc: &Doc) -> Vec<SignedEntry> {
-        let query = iroh_docs::store::Query::all().include_empty().build();
-        let listed: Vec<iroh_docs::Entry> = doc
-            .get_many(query)
-            .await
-            .unwrap()
-            .map(|e| e.unwrap())
-            .collect()
-            .await;
-        let mut out = Vec::with_capacity(listed.len());
-        for e in listed {
-            let signed = self
-                .store
-                .get_exact(doc.id(), e.author(), e.key().to_vec().into(), true)
-                .await
-                .unwrap()
-                .expect("a listed entry is stored");
-            let bytes = postcard::to_stdvec(&signed).unwrap();
-            out.push(SignedEntry::from_slice(&bytes, DecodeLimits::default()).unwrap());
-        }
-        out
-    }
-
-    async fn shutdown(self) {
-        self.router.shutdown().await.unwrap();
-    }
-}
-
-/// One of our nodes: an in-memory actor and the sync protocol behind a router.
-struct OurNode {
-    handle: SyncHandle,
-    sync: SyncProtocol,
-    router: Router,
-    addr: EndpointAddr,
-    guards: Vec<ReplicaGuard>,
-}
-
-impl OurNode {
-    async fn spawn() -> Self {
-        let handle = SyncHandle::spawn(MemStore::new(), ActorConfig::default());
-        let endpoint = offline_endpoint(None).await.unwrap();
-        let sync = SyncProtocol::new(endpoint.clone(), handle.clone());
-        let router = Router::builder(endpoint.clone())
-            .accept(sync_net::ALPN, sync.clone())
-            .spawn();
-        Self {
-            handle,
-            sync,
-            router,
-            addr: dial_addr(&endpoint),
-            guards: Vec::new(),
-        }
-    }
-
-    async fn join(&mut self, secret: &NamespaceSecret, sync: bool) {
-        self.handle
-            .import_namespace(Capability::Write(secret.clone()))
-            .await
-            .unwrap();
-        let options = if sync {
-            OpenOptions::sync()
-        } else {
-            OpenOptions::default()
-        };
-        self.guards
-            .push(self.handle.open(secret.id(), options).await.unwrap());
-    }
-
-    async fn entries(&self, ns: NamespaceId) -> Vec<SignedEntry> {
-        self.handle
-            .query(ns, Query::all().with_include_empty(true))
-            .collect()
-            .await
-            .unwrap()
-    }
-
-    async fn shutdown(self) {
-        self.router.shutdown().await.unwrap();
-    }
-}
-
-fn byte_set(entries: &[SignedEntry]) -> BTreeSet<Vec<u8>> {
-    entries.iter().map(|e| e.to_vec()).collect()
-}
+use iroh::EndpointAddr;
+use iroh_docs::api::Doc;
+use sync_core::{Author, NamespaceId, NamespaceSecret, SignedEntry};
+use sync_net::wire::{AbortReason, WireMessage};
+use sync_net::{AcceptError, ConnectError, offline_endpoint};
 
 /// Both sides hold exactly the same entries, byte for byte, signatures included.
 fn assert_same(ours: &[SignedEntry], theirs: &[SignedEntry]) {
-    let (a, b) = (byte_set(ours), byte_set(theirs));
-    let only_ours = a.difference(&b).count();
-    let only_theirs = b.difference(&a).count();
-    assert!(
-        only_ours == 0 && only_theirs == 0,
-        "{only_ours} entries only here, {only_theirs} only on the reference node (of {} / {})",
-        a.len(),
-        b.len()
-    );
-    assert_eq!(ours.len(), theirs.len());
-    for e in ours {
-        e.verify().expect("every entry carries valid signatures");
+    if let Err(e) = same_entries(ours, theirs) {
+        panic!("{e:#}");
     }
-}
-
-async fn next_report(rx: &mut tokio::sync::broadcast::Receiver<AcceptReport>) -> AcceptReport {
-    tokio::time::timeout(WAIT, rx.recv())
-        .await
-        .expect("an accept report in time")
-        .expect("the report channel is open")
-}
-
-/// Watches the reference's events of `doc` until its next `SyncFinished`, consuming every
-/// event meanwhile: the reference's actor waits for slow subscribers (its W15), so an unread
-/// subscription would stall its side of a large sync.
-async fn watch_sync_finished(doc: &Doc) -> tokio::task::JoinHandle<iroh_docs::engine::SyncEvent> {
-    let mut events = doc.subscribe().await.unwrap();
-    tokio::spawn(async move {
-        while let Some(event) = events.next().await {
-            if let LiveEvent::SyncFinished(e) = event.unwrap() {
-                return e;
-            }
-        }
-        panic!("the reference's event stream ended");
-    })
 }
 
 /// The event a [`watch_sync_finished`] task found.
 async fn their_sync_finished(
-    watch: tokio::task::JoinHandle<iroh_docs::engine::SyncEvent>,
+    watch: tokio::task::JoinHandle<anyhow::Result<iroh_docs::engine::SyncEvent>>,
 ) -> iroh_docs::engine::SyncEvent {
-    tokio::time::timeout(WAIT, watch)
-        .await
-        .expect("the reference reports the sync in time")
-        .unwrap()
+    sync_finished_within(watch, WAIT).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn we_dial_the_reference() {
-    let (theirs, mut ours) = (RefNode::spawn().await, OurNode::spawn().await);
+    let (theirs, mut ours) = (
+        RefNode::spawn().await.unwrap(),
+        OurNode::spawn().await.unwrap(),
+    );
     let secret = NamespaceSecret::generate();
-    let doc = theirs.join(&secret, vec![]).await;
-    ours.join(&secret, true).await;
+    let doc = theirs.join(&secret, vec![]).await.unwrap();
+    ours.join(&secret, true).await.unwrap();
     let ns = secret.id();
     let their_author = theirs.docs.author_default().await.unwrap();
     for i in 0..40 {
@@ -258,7 +54,7 @@ async fn we_dial_the_reference() {
             .unwrap();
     }
 
-    let events = watch_sync_finished(&doc).await;
+    let events = watch_sync_finished(&doc).await.unwrap();
     let finished = ours
         .sync
         .connect_and_sync(ns, theirs.addr.clone())
@@ -279,13 +75,17 @@ async fn we_dial_the_reference() {
         theirs
             .entries(&doc)
             .await
+            .unwrap()
             .iter()
             .filter(|e| e.author() == their_author_here)
             .map(|e| e.timestamp())
             .max()
     );
-    assert_same(&ours.entries(ns).await, &theirs.entries(&doc).await);
-    assert_eq!(ours.entries(ns).await.len(), 65);
+    assert_same(
+        &ours.entries(ns).await.unwrap(),
+        &theirs.entries(&doc).await.unwrap(),
+    );
+    assert_eq!(ours.entries(ns).await.unwrap().len(), 65);
 
     // A second session moves nothing.
     let again = ours
@@ -295,16 +95,19 @@ async fn we_dial_the_reference() {
         .unwrap();
     assert_eq!(again.outcome.entries_received, 0);
     assert_eq!(again.outcome.entries_sent, 0);
-    ours.shutdown().await;
-    theirs.shutdown().await;
+    ours.shutdown().await.unwrap();
+    theirs.shutdown().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_dials_us() {
-    let (theirs, mut ours) = (RefNode::spawn().await, OurNode::spawn().await);
+    let (theirs, mut ours) = (
+        RefNode::spawn().await.unwrap(),
+        OurNode::spawn().await.unwrap(),
+    );
     let secret = NamespaceSecret::generate();
     let ns = secret.id();
-    ours.join(&secret, true).await;
+    ours.join(&secret, true).await.unwrap();
     let author = ours.handle.create_author().await.unwrap();
     for i in 0..30 {
         ours.handle
@@ -312,7 +115,7 @@ async fn the_reference_dials_us() {
             .await
             .unwrap();
     }
-    let doc = theirs.import(&secret).await;
+    let doc = theirs.import(&secret).await.unwrap();
     let their_author = theirs.docs.author_default().await.unwrap();
     for i in 0..20 {
         doc.set_bytes(their_author, format!("theirs/{i:03}"), format!("value {i}"))
@@ -320,10 +123,10 @@ async fn the_reference_dials_us() {
             .unwrap();
     }
     let mut reports = ours.sync.subscribe();
-    let events = watch_sync_finished(&doc).await;
+    let events = watch_sync_finished(&doc).await.unwrap();
     doc.start_sync(vec![ours.addr.clone()]).await.unwrap();
 
-    let report = next_report(&mut reports).await;
+    let report = next_report(&mut reports).await.unwrap();
     let accepted = match report.as_ref() {
         Ok(finished) => finished.clone(),
         Err(e) => panic!("the reference's session failed here: {e}"),
@@ -337,9 +140,12 @@ async fn the_reference_dials_us() {
     let details = event.result.expect("the reference records success");
     assert_eq!(details.entries_received, 30);
     assert_eq!(details.entries_sent, 20);
-    assert_same(&ours.entries(ns).await, &theirs.entries(&doc).await);
-    ours.shutdown().await;
-    theirs.shutdown().await;
+    assert_same(
+        &ours.entries(ns).await.unwrap(),
+        &theirs.entries(&doc).await.unwrap(),
+    );
+    ours.shutdown().await.unwrap();
+    theirs.shutdown().await.unwrap();
 }
 
 /// Entries for one side: `n` keys under `prefix` by `author`.
@@ -395,19 +201,22 @@ async fn thousands_of_entries_end_identical_when_the_reference_dials() {
 }
 
 async fn thousands_of_entries_with_overwrites_and_deletions(we_dial: bool) {
-    let (theirs, mut ours) = (RefNode::spawn().await, OurNode::spawn().await);
+    let (theirs, mut ours) = (
+        RefNode::spawn().await.unwrap(),
+        OurNode::spawn().await.unwrap(),
+    );
     let secret = NamespaceSecret::generate();
     let ns = secret.id();
-    ours.join(&secret, true).await;
-    let doc = theirs.join(&secret, vec![]).await;
+    ours.join(&secret, true).await.unwrap();
+    let doc = theirs.join(&secret, vec![]).await.unwrap();
 
     let (mine, shared) = (Author::generate(), Author::generate());
     let theirs_only = Author::generate();
     for a in [&mine, &shared] {
         ours.handle.import_author(a.clone()).await.unwrap();
     }
-    let shared_there = theirs.import_author(&shared).await;
-    let only_there = theirs.import_author(&theirs_only).await;
+    let shared_there = theirs.import_author(&shared).await.unwrap();
+    let only_there = theirs.import_author(&theirs_only).await.unwrap();
 
     let range = |r: std::ops::Range<usize>| r.collect::<Vec<_>>();
     // Distinct data on each side.
@@ -439,12 +248,12 @@ async fn thousands_of_entries_with_overwrites_and_deletions(we_dial: bool) {
         .delete_prefix(ns, shared.id(), "s/000")
         .await
         .unwrap();
-    let before_ours = ours.entries(ns).await;
-    let before_theirs = theirs.entries(&doc).await;
+    let before_ours = ours.entries(ns).await.unwrap();
+    let before_theirs = theirs.entries(&doc).await.unwrap();
     assert_eq!(before_ours.len(), 1200 - 400 + 4 + 600 - 100 + 1);
     assert_eq!(before_theirs.len(), 1200 - 400 + 4 + 600);
 
-    let events = watch_sync_finished(&doc).await;
+    let events = watch_sync_finished(&doc).await.unwrap();
     let finished = if we_dial {
         ours.sync
             .connect_and_sync(ns, theirs.addr.clone())
@@ -453,7 +262,7 @@ async fn thousands_of_entries_with_overwrites_and_deletions(we_dial: bool) {
     } else {
         let mut reports = ours.sync.subscribe();
         doc.start_sync(vec![ours.addr.clone()]).await.unwrap();
-        match next_report(&mut reports).await.as_ref() {
+        match next_report(&mut reports).await.unwrap().as_ref() {
             Ok(finished) => finished.clone(),
             Err(e) => panic!("the reference's session failed here: {e}"),
         }
@@ -468,8 +277,8 @@ async fn thousands_of_entries_with_overwrites_and_deletions(we_dial: bool) {
         details.entries_received as u64,
         finished.outcome.entries_sent
     );
-    let after_ours = ours.entries(ns).await;
-    let after_theirs = theirs.entries(&doc).await;
+    let after_ours = ours.entries(ns).await.unwrap();
+    let after_theirs = theirs.entries(&doc).await.unwrap();
     assert_same(&after_ours, &after_theirs);
     // Everything that is here and was not before came in this session.
     let gained = after_ours
@@ -521,8 +330,8 @@ async fn thousands_of_entries_with_overwrites_and_deletions(we_dial: bool) {
         .unwrap();
     assert_eq!(again.outcome.entries_inserted, 0);
     assert_eq!(again.outcome.entries_sent, 0);
-    ours.shutdown().await;
-    theirs.shutdown().await;
+    ours.shutdown().await.unwrap();
+    theirs.shutdown().await.unwrap();
 }
 
 /// The raw reply of a node to one `Init` from a plain endpoint: every byte until the end.
@@ -560,12 +369,15 @@ async fn raw_reply(addr: &EndpointAddr, namespace: NamespaceId) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn not_found_behaves_the_same() {
-    let (theirs, mut ours) = (RefNode::spawn().await, OurNode::spawn().await);
+    let (theirs, mut ours) = (
+        RefNode::spawn().await.unwrap(),
+        OurNode::spawn().await.unwrap(),
+    );
     let unknown = NamespaceSecret::generate();
     let unsynced = NamespaceSecret::generate();
     // Known to both, but not synced: imported there without joining, opened here without sync.
-    let _doc = theirs.import(&unsynced).await;
-    ours.join(&unsynced, false).await;
+    let _doc = theirs.import(&unsynced).await.unwrap();
+    ours.join(&unsynced, false).await.unwrap();
     let abort = WireMessage::Abort {
         reason: AbortReason::NotFound,
     }
@@ -578,9 +390,9 @@ async fn not_found_behaves_the_same() {
     }
 
     // Our dial to the reference for a document it does not sync.
-    let mut dialer = OurNode::spawn().await;
+    let mut dialer = OurNode::spawn().await.unwrap();
     for s in [&unknown, &unsynced] {
-        dialer.join(s, true).await;
+        dialer.join(s, true).await.unwrap();
         let result = dialer
             .sync
             .connect_and_sync(s.id(), theirs.addr.clone())
@@ -595,10 +407,10 @@ async fn not_found_behaves_the_same() {
     }
     // The reference's dial to us for a document we do not sync.
     let mut reports = ours.sync.subscribe();
-    let doc = theirs.import(&unsynced).await;
-    let events = watch_sync_finished(&doc).await;
+    let doc = theirs.import(&unsynced).await.unwrap();
+    let events = watch_sync_finished(&doc).await.unwrap();
     doc.start_sync(vec![ours.addr.clone()]).await.unwrap();
-    let report = next_report(&mut reports).await;
+    let report = next_report(&mut reports).await.unwrap();
     assert!(
         matches!(
             report.as_ref(),
@@ -612,7 +424,7 @@ async fn not_found_behaves_the_same() {
     let event = their_sync_finished(events).await;
     let err = event.result.expect_err("the reference's dial is refused");
     assert!(err.contains("NotFound"), "{err}");
-    dialer.shutdown().await;
-    ours.shutdown().await;
-    theirs.shutdown().await;
+    dialer.shutdown().await.unwrap();
+    ours.shutdown().await.unwrap();
+    theirs.shutdown().await.unwrap();
 }
