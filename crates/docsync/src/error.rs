@@ -43,6 +43,15 @@ pub enum Error {
     /// A ticket could not be parsed.
     #[error(transparent)]
     Ticket(#[from] crate::ticket::TicketError),
+    /// The metrics endpoint could not listen on its address.
+    #[error("metrics endpoint on {addr}: {source}")]
+    MetricsListen {
+        /// The address asked for.
+        addr: std::net::SocketAddr,
+        /// What went wrong.
+        #[source]
+        source: std::io::Error,
+    },
     /// An internal lock was poisoned by a panic.
     #[error("internal state poisoned by an earlier panic")]
     Poisoned,

@@ -7,11 +7,13 @@
 mod content;
 mod doc;
 mod error;
+mod metrics;
 mod node;
 mod ticket;
 
 pub use doc::{Doc, EntryContent, ShareMode};
 pub use error::Error;
+pub use metrics::{Metrics, MetricsServer};
 pub use node::{CONTENT_DIR, NODE_KEY_FILE, Node, NodeBuilder, STORE_FILE};
 pub use ticket::{DocTicket, TicketError};
 

@@ -93,6 +93,9 @@ enum Command {
         /// Use iroh's public relays and discovery (off by default).
         #[arg(long)]
         public: bool,
+        /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9100).
+        #[arg(long, value_name = "ADDR")]
+        metrics: Option<std::net::SocketAddr>,
     },
     /// Sync once with the peers of TICKET (importing its document if needed).
     Sync {
@@ -484,7 +487,15 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
                 }
             }
         }
-        Command::Serve { .. } => {
+        Command::Serve { metrics, .. } => {
+            let _metrics = match metrics {
+                Some(addr) => {
+                    let server = node.serve_metrics(addr).await?;
+                    eprintln!("metrics at http://{}/metrics", server.local_addr());
+                    Some(server)
+                }
+                None => None,
+            };
             // Serve every document of the data directory.
             let mut docs = Vec::new();
             for (id, _) in node.list_docs().await? {

@@ -14,6 +14,7 @@ use sync_store_redb::RedbStore;
 use crate::content::ContentStore;
 use crate::doc::Doc;
 use crate::error::Error;
+use crate::metrics::{Metrics, MetricsServer};
 use crate::ticket::DocTicket;
 
 /// The file of the store inside a data directory.
@@ -308,6 +309,22 @@ impl Node {
     /// Counters of the actor.
     pub async fn actor_metrics(&self) -> Result<sync_actor::Metrics, Error> {
         Ok(self.inner.handle.metrics().await?)
+    }
+
+    /// The counters of every layer now (see [`Metrics::to_prometheus`] for the text form).
+    pub async fn metrics(&self) -> Result<Metrics, Error> {
+        Ok(Metrics {
+            net: self.net_metrics(),
+            sessions_running: self.inner.protocol.running_sessions() as u64,
+            actor: self.actor_metrics().await?,
+        })
+    }
+
+    /// Serves [`Node::metrics`] as Prometheus text at `http://{addr}/metrics` until the
+    /// returned server is dropped. Bind a loopback address unless the metrics are meant to be
+    /// read from other machines; port 0 picks a free port ([`MetricsServer::local_addr`]).
+    pub async fn serve_metrics(&self, addr: SocketAddr) -> Result<MetricsServer, Error> {
+        MetricsServer::bind(self, addr).await
     }
 
     /// Commits every acknowledged write to disk: content files first, then the store.
