@@ -4,4 +4,5 @@
 mod differential;
 mod net;
 mod ranger_interop;
+mod ticket_sync;
 mod tickets;
