@@ -16,6 +16,7 @@
 mod aggregate;
 mod bounds;
 mod check;
+mod guard;
 mod migrations;
 mod query;
 mod raw;

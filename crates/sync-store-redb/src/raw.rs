@@ -68,13 +68,18 @@ impl<S: RawStorage> StorageBackend for Backend<S> {
 impl RedbStore {
     /// Test support: opens the store held by `storage`, creating it if the storage is empty,
     /// exactly as [`RedbStore::persistent`] opens a file. Fails with a [`StoreError`] if the
-    /// bytes are not a store or the storage fails.
+    /// bytes are not a store or the storage fails ([`StoreError::Corrupt`] if redb panics on
+    /// them; the storage is dropped again).
     #[doc(hidden)]
     pub fn on_raw_storage(storage: impl RawStorage) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(RAW_CACHE_BYTES)
-            .create_with_backend(Backend(storage))
-            .map_err(StoreError::backend)?;
-        Self::from_database(db, DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS)
+        Self::open(
+            || {
+                Database::builder()
+                    .set_cache_size(RAW_CACHE_BYTES)
+                    .create_with_backend(Backend(storage))
+            },
+            DEFAULT_FIRST_BITS,
+            DEFAULT_LEVEL_BITS,
+        )
     }
 }

@@ -1,10 +1,11 @@
 //! [`RedbStore`]: the database, its open write transaction, and the `Store` implementation.
 
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 
 use bytes::Bytes;
-use redb::{Database, ReadableTable, WriteTransaction};
+use redb::{Database, DatabaseError, ReadableTable, WriteTransaction};
 use sync_core::store::PEERS_PER_DOC;
 use sync_core::{
     Author, AuthorId, Capability, CapabilityKind, DownloadPolicy, Fingerprint, ImportOutcome,
@@ -18,7 +19,7 @@ use crate::tables::{
     DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS, META_DEFAULT_AUTHOR, Shape, Tables, decode_capability,
     decode_latest, decode_policy, encode_capability, encode_policy,
 };
-use crate::{check, migrations, query, write};
+use crate::{check, guard, migrations, query, write};
 
 /// The default number of write operations after which the open transaction is committed even
 /// without [`Store::flush`].
@@ -49,10 +50,18 @@ self_cell::self_cell! {
 ///
 /// If an operation fails in the storage engine halfway, the open transaction is rolled back
 /// (also losing the uncommitted writes before it), so a half-done operation is never committed.
+///
+/// redb can panic on a damaged file instead of failing. Such a panic is caught: opening fails
+/// with [`StoreError::Corrupt`], and a panic in a later call *poisons* the store: that call and
+/// every later one fail with the same `Corrupt` error, the uncommitted writes are dropped and
+/// the file is closed (so it can be reopened, copied or repaired).
 pub struct RedbStore {
     // Declared before `db`: dropped (committed in `Drop`) before the database closes.
     tx: Option<OpenTx>,
-    db: Database,
+    /// `None` once poisoned.
+    db: Option<Database>,
+    /// The message of the panic that poisoned the store.
+    poisoned: Option<String>,
     shape: Shape,
     /// Whether the open transaction holds writes.
     dirty: bool,
@@ -78,14 +87,19 @@ impl RedbStore {
     /// Opens the store in the file at `path`, creating it if missing.
     ///
     /// Fails with [`StoreError::VersionTooNew`] if the file was written by a newer schema
-    /// version, and with [`StoreError::Backend`] if the file is not a redb database or is open
-    /// elsewhere.
+    /// version, with [`StoreError::Backend`] if the file is not a redb database or is open
+    /// elsewhere, and with [`StoreError::Corrupt`] if it is damaged (also when redb panics on
+    /// it; the file is closed again).
     pub fn persistent(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path.as_ref())
-            .map_err(StoreError::backend)?;
-        Self::from_database(db, DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS)
+        Self::open(
+            || {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create(path.as_ref())
+            },
+            DEFAULT_FIRST_BITS,
+            DEFAULT_LEVEL_BITS,
+        )
     }
 
     /// Test support: a memory store whose aggregate index has nodes of about `2^level_bits`
@@ -97,11 +111,15 @@ impl RedbStore {
     }
 
     fn memory_with_shape(first_bits: u8, level_bits: u8) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create_with_backend(redb::backends::InMemoryBackend::new())
-            .map_err(StoreError::backend)?;
-        Self::from_database(db, first_bits, level_bits)
+        Self::open(
+            || {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create_with_backend(redb::backends::InMemoryBackend::new())
+            },
+            first_bits,
+            level_bits,
+        )
     }
 
     /// Test support: [`RedbStore::persistent`], with nodes of about `2^level_bits` children
@@ -111,26 +129,45 @@ impl RedbStore {
         path: impl AsRef<Path>,
         level_bits: u8,
     ) -> Result<Self, StoreError> {
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path.as_ref())
-            .map_err(StoreError::backend)?;
-        Self::from_database(db, level_bits, level_bits)
+        Self::open(
+            || {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create(path.as_ref())
+            },
+            level_bits,
+            level_bits,
+        )
     }
 
-    pub(crate) fn from_database(
-        db: Database,
+    /// Opens the database `create` opens and migrates it, turning a panic of redb on damaged
+    /// bytes into [`StoreError::Corrupt`]. On any failure the database is closed again.
+    pub(crate) fn open(
+        create: impl FnOnce() -> Result<Database, DatabaseError>,
         first_bits: u8,
         level_bits: u8,
     ) -> Result<Self, StoreError> {
+        // A panic inside `create` drops what it built while unwinding, the file with it.
+        let db = guard::contain("opening the database", || {
+            create().map_err(StoreError::backend)
+        })?;
         let options = CreateOptions {
             first_bits: first_bits.clamp(1, 16),
             level_bits: level_bits.clamp(1, 16),
         };
-        let shape = migrations::migrate(&db, &options)?;
+        let shape = match guard::contain("opening the store", || migrations::migrate(&db, &options))
+        {
+            Ok(shape) => shape,
+            Err(e) => {
+                // Closed here rather than while unwinding, where a second panic would abort.
+                guard::discard(db);
+                return Err(e);
+            }
+        };
         Ok(Self {
             tx: None,
-            db,
+            db: Some(db),
+            poisoned: None,
             shape,
             dirty: false,
             pending: 0,
@@ -149,6 +186,33 @@ impl RedbStore {
         self.commit()
     }
 
+    /// Runs `f`, unless the store is poisoned; a panic in it poisons the store (see the type's
+    /// docs) and becomes [`StoreError::Corrupt`] naming `what` was being done.
+    fn guarded<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if let Some(message) = &self.poisoned {
+            return Err(StoreError::Corrupt(message.clone()));
+        }
+        match catch_unwind(AssertUnwindSafe(|| f(self))) {
+            Ok(result) => result,
+            Err(payload) => {
+                let message = guard::panic_message(what, &*payload);
+                guard::discard(payload);
+                self.poisoned = Some(message.clone());
+                // redb's state is not trusted after a panic: drop the uncommitted writes and
+                // close the file (each drop may panic again; `discard` contains that).
+                self.dirty = false;
+                self.pending = 0;
+                guard::discard(self.tx.take());
+                guard::discard(self.db.take());
+                Err(StoreError::Corrupt(message))
+            }
+        }
+    }
+
     /// Checks every index against the records: the by-key rows, the latest entry per author
     /// and the aggregate index (recomputed from scratch and compared node by node), and that
     /// every entry belongs to a known document. O(n); meant for tests and repair tools.
@@ -162,7 +226,10 @@ impl RedbStore {
         let tx = match self.tx.take() {
             Some(tx) => tx,
             None => {
-                let tx = self.db.begin_write().map_err(StoreError::backend)?;
+                let db = self.db.as_ref().ok_or_else(|| {
+                    StoreError::Corrupt(self.poisoned.clone().unwrap_or_default())
+                })?;
+                let tx = db.begin_write().map_err(StoreError::backend)?;
                 OpenTx::try_new(tx, |tx| Tables::open(tx)).map_err(StoreError::backend)?
             }
         };
@@ -170,6 +237,10 @@ impl RedbStore {
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
+        self.guarded("committing", Self::commit_unguarded)
+    }
+
+    fn commit_unguarded(&mut self) -> Result<(), StoreError> {
         self.pending = 0;
         let dirty = std::mem::take(&mut self.dirty);
         if let Some(tx) = self.tx.take() {
@@ -188,7 +259,7 @@ impl RedbStore {
         &mut self,
         f: impl FnOnce(&Tables<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.open_tx()?.with_dependent(|_, t| f(t))
+        self.guarded("reading", |s| s.open_tx()?.with_dependent(|_, t| f(t)))
     }
 
     /// Runs a write in the open transaction; commits after `max_batch` writes; rolls the
@@ -198,24 +269,26 @@ impl RedbStore {
         f: impl FnOnce(&mut Tables<'_>, &Shape) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let shape = self.shape;
-        let result = self.open_tx()?.with_dependent_mut(|_, t| f(t, &shape));
-        match &result {
-            Ok(_) => {
-                self.dirty = true;
-                self.pending += 1;
-                if self.pending >= self.max_batch {
-                    self.commit()?;
+        self.guarded("writing", |s| {
+            let result = s.open_tx()?.with_dependent_mut(|_, t| f(t, &shape));
+            match &result {
+                Ok(_) => {
+                    s.dirty = true;
+                    s.pending += 1;
+                    if s.pending >= s.max_batch {
+                        s.commit_unguarded()?;
+                    }
+                }
+                // Checked before anything is written.
+                Err(StoreError::UnknownNamespace(_)) => {}
+                Err(_) => {
+                    s.tx = None;
+                    s.dirty = false;
+                    s.pending = 0;
                 }
             }
-            // Checked before anything is written.
-            Err(StoreError::UnknownNamespace(_)) => {}
-            Err(_) => {
-                self.tx = None;
-                self.dirty = false;
-                self.pending = 0;
-            }
-        }
-        result
+            result
+        })
     }
 }
 
@@ -223,6 +296,8 @@ impl Drop for RedbStore {
     fn drop(&mut self) {
         // Best effort: `close` reports the error.
         let _ = self.commit();
+        // Closing may panic on a damaged file too, and this may run while unwinding.
+        guard::discard(self.db.take());
     }
 }
 
@@ -578,5 +653,53 @@ impl Store for RedbStore {
 
     fn flush(&mut self) -> Result<(), StoreError> {
         self.commit()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns() -> NamespaceId {
+        NamespaceId::from_bytes([1; 32])
+    }
+
+    /// A panic in a store operation poisons the store: that call and every later one fail with
+    /// the same `Corrupt` error, the database is closed, and dropping the store is quiet.
+    #[test]
+    fn a_panic_poisons_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.redb");
+        let mut store = RedbStore::persistent(&path).unwrap();
+        store.import_author(Author::from_bytes(&[2; 32])).unwrap();
+        let err = store
+            .guarded("testing", |s| -> Result<(), StoreError> {
+                s.open_tx()?;
+                panic!("simulated engine panic")
+            })
+            .unwrap_err();
+        let StoreError::Corrupt(message) = err else {
+            panic!("not Corrupt: {err:?}");
+        };
+        assert!(message.contains("simulated engine panic"), "{message}");
+        assert!(
+            store.db.is_none() && store.tx.is_none(),
+            "closed on poisoning"
+        );
+        let later = [
+            store.list_authors().map(|_| ()),
+            store.count(&ns(), &KeyInterval::all()).map(|_| ()),
+            store.import_author(Author::from_bytes(&[3; 32])),
+            store.flush(),
+            store.check_consistency(),
+        ];
+        for result in later {
+            assert!(matches!(result, Err(StoreError::Corrupt(m)) if m == message));
+        }
+        assert!(matches!(store.close(), Err(StoreError::Corrupt(m)) if m == message));
+        // The file was closed and the uncommitted write is gone: it reopens, without it.
+        let mut reopened = RedbStore::persistent(&path).unwrap();
+        assert!(reopened.list_authors().unwrap().is_empty());
+        reopened.check_consistency().unwrap();
     }
 }
