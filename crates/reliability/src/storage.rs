@@ -140,6 +140,12 @@ impl Image {
         self.lock().durable.clone()
     }
 
+    /// How many other handles on these bytes exist: storages opened on this image (and not
+    /// dropped yet) and clones of it. 0 once every store opened on it has let go of its storage.
+    pub fn other_handles(&self) -> usize {
+        Arc::strong_count(&self.bytes) - 1
+    }
+
     /// A new, independent image of what survives `crash`.
     pub fn survivor(&self, crash: Crash) -> Image {
         match crash {

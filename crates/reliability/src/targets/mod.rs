@@ -10,24 +10,23 @@
 //! | `record_identifier` | `RecordIdentifier` from postcard and from raw bytes | no panic; identifiers are at least 64 bytes and split back into their parts |
 //! | `capability` | `Capability`, `Author`, `NamespaceSecret`, ids from bytes and from text | no panic; round trips |
 //! | `ticket` | `DocTicket::from_bytes` and `DocTicket::from_str` | no panic; a parsed ticket survives bytes and text round trips |
-//! | `redb_file` | byte flips and truncation of a small valid store file, then reads and a write | no panic outside redb: an error, or a store that answers (panics inside redb are a known dependency defect, counted) |
+//! | `redb_file` | byte flips and truncation of a small valid store file, then reads and a write | no panic comes out of `RedbStore` (redb's own panics on damaged bytes become `StoreError::Corrupt` and poison the store); the storage is released |
 //! | `ranger_sync` | two sets, arbitrary and mutated messages, then an honest session | no panic; honest sessions converge to the model of the union |
 //! | `store_model` | store operations with flushes, clean reopens and crashes | `RedbStore` on a file image answers as `MemStore` does; crashes keep every flushed write |
 
 mod decode;
-mod dependency_panics;
 mod fixtures;
 mod ranger_sync;
 mod redb_file;
+mod redb_panics;
 mod store_model;
 
 pub use decode::{capability, record_identifier, signed_entry, ticket, wire_frames, wire_message};
-pub use dependency_panics::{
-    RedbPanicked, tolerated_redb_panics, tolerated_redb_panics_on_this_thread,
-    tolerating_redb_panics,
-};
 pub use ranger_sync::ranger_sync;
-pub use redb_file::redb_file;
+pub use redb_file::{
+    Outcome, Survey, bit_flip_survey, damaged_image, open_damaged, redb_file, valid_image,
+};
+pub use redb_panics::{containing_redb_panics, redb_panics, redb_panics_on_this_thread};
 pub use store_model::store_model;
 
 /// A fuzz target body.

@@ -1,16 +1,19 @@
 //! A damaged store file: byte flips and truncation of a small valid store, then opening it,
 //! checking it, reading everything and writing once more. Every step may fail with a
-//! `StoreError`; none may panic, except inside redb (see `dependency_panics`).
+//! `StoreError`; no panic may come out of `RedbStore`, not even one raised inside redb (the
+//! store turns those into `StoreError::Corrupt`, see `redb_panics`).
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::OnceLock;
 
 use sync_core::{
     Author, Capability, DownloadPolicy, FilterKind, KeyInterval, Query, QueryCursor, Store,
+    StoreError,
 };
 use sync_store_redb::RedbStore;
 
-use super::dependency_panics::tolerating_redb_panics;
 use super::fixtures::{self, fake_entry};
+use super::redb_panics::{containing_redb_panics, redb_panics_on_this_thread};
 use crate::input::Input;
 use crate::storage::Image;
 
@@ -19,7 +22,7 @@ const MAX_EDITS: usize = 64;
 
 /// The bytes of a small store, closed cleanly: three documents (one read-only), three
 /// authors, a default author, a few dozen entries with deletions, peers and a policy.
-pub(super) fn valid_image() -> &'static [u8] {
+pub fn valid_image() -> &'static [u8] {
     static IMAGE: OnceLock<Vec<u8>> = OnceLock::new();
     IMAGE.get_or_init(|| {
         let image = Image::new();
@@ -35,7 +38,7 @@ pub(super) fn valid_image() -> &'static [u8] {
     })
 }
 
-fn fill(store: &mut RedbStore) -> Result<(), sync_core::StoreError> {
+fn fill(store: &mut RedbStore) -> Result<(), StoreError> {
     store.import_namespace(Capability::Write(fixtures::namespace(1)))?;
     store.import_namespace(Capability::Write(fixtures::namespace(2)))?;
     store.import_namespace(Capability::Read(fixtures::ns_id(3)))?;
@@ -58,11 +61,11 @@ fn fill(store: &mut RedbStore) -> Result<(), sync_core::StoreError> {
     store.flush()
 }
 
-/// The target: see the module docs.
-pub fn redb_file(data: &[u8]) {
+/// The damaged bytes an input of the target describes: up to [`MAX_EDITS`] byte flips of
+/// [`valid_image`], then, if bit 0 of the first byte is set, a truncation.
+pub fn damaged_image(data: &[u8]) -> Vec<u8> {
     let mut input = Input::new(data);
     let mut bytes = valid_image().to_vec();
-    // First byte: bit 0 truncates the file to a length from the input.
     let flags = input.u8();
     for _ in 0..input.below(MAX_EDITS + 1) {
         if bytes.is_empty() {
@@ -75,32 +78,154 @@ pub fn redb_file(data: &[u8]) {
         let len = input.u32() as usize % bytes.len();
         bytes.truncate(len);
     }
-    let image = Image::from_bytes(bytes);
-    let Ok(Ok(mut store)) = tolerating_redb_panics(|| RedbStore::on_raw_storage(image.healthy()))
-    else {
-        return;
-    };
-    // Damage the consistency check does not cover (a policy, a peer list, free pages) may
-    // surface as an error of one read; any answer is fine, a panic outside redb is not.
-    let used = tolerating_redb_panics(|| {
-        let _ = store.check_consistency();
-        let _ = read_everything(&mut store);
-        // A write and a flush on whatever opened.
-        let _ = store.insert(fake_entry(1, 3, b"after", 99, false));
-        let _ = store.flush();
-    });
-    // Closed outside the closure above, so that a panic there does not drop the store while
-    // unwinding (a second panic in its drop would abort).
-    let _ = tolerating_redb_panics(move || {
-        if used.is_ok() {
-            let _ = store.close();
-        } else {
-            drop(store);
-        }
-    });
+    bytes
 }
 
-fn read_everything(store: &mut RedbStore) -> Result<(), sync_core::StoreError> {
+/// The target: see the module docs.
+pub fn redb_file(data: &[u8]) {
+    let _ = open_damaged(damaged_image(data));
+}
+
+/// What a store on damaged bytes did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Opening failed with `StoreError::Corrupt` after redb panicked.
+    OpenPanicked,
+    /// Opening failed with a typed error, without a panic.
+    OpenFailed,
+    /// It opened; a later call panicked inside redb, which poisoned the store.
+    Poisoned,
+    /// It opened and every call returned; `errors` says whether some returned an error.
+    Opened {
+        /// Some call returned an error.
+        errors: bool,
+    },
+}
+
+/// Opens a store on `bytes` and uses it as the target does (consistency check, every read, a
+/// write, a flush, close), asserting what must hold: no panic comes out of `RedbStore`; a
+/// panic inside redb becomes `StoreError::Corrupt` and poisons the store (every later call
+/// fails with `Corrupt`); the storage is released at the end, whatever happened.
+pub fn open_damaged(bytes: Vec<u8>) -> Outcome {
+    let image = Image::from_bytes(bytes);
+    let outcome = containing_redb_panics(|| use_damaged(&image));
+    assert_eq!(
+        image.other_handles(),
+        0,
+        "the store left its storage open ({outcome:?})"
+    );
+    outcome
+}
+
+fn use_damaged(image: &Image) -> Outcome {
+    let before = redb_panics_on_this_thread();
+    let panicked = || redb_panics_on_this_thread() > before;
+    let mut store = match RedbStore::on_raw_storage(image.healthy()) {
+        Ok(store) => store,
+        Err(e) if panicked() => {
+            assert!(
+                matches!(e, StoreError::Corrupt(_)),
+                "redb panicked on open, but the error is not Corrupt: {e:?}"
+            );
+            return Outcome::OpenPanicked;
+        }
+        Err(_) => return Outcome::OpenFailed,
+    };
+    // Damage the consistency check does not cover (a policy, a peer list, free pages) may
+    // surface as an error of one read; any answer is fine, a panic is not.
+    let results = [
+        store.check_consistency(),
+        read_everything(&mut store),
+        // A write and a flush on whatever opened.
+        store
+            .insert(fake_entry(1, 3, b"after", 99, false))
+            .map(|_| ()),
+        store.flush(),
+    ];
+    let errors = results.iter().any(Result::is_err);
+    if panicked() {
+        assert_poisoned(&mut store);
+        let closed = store.close();
+        assert!(
+            matches!(closed, Err(StoreError::Corrupt(_))),
+            "close of a poisoned store: {closed:?}"
+        );
+        return Outcome::Poisoned;
+    }
+    let closed = store.close();
+    if panicked() {
+        assert!(
+            matches!(closed, Err(StoreError::Corrupt(_))),
+            "redb panicked on close, but the error is not Corrupt: {closed:?}"
+        );
+        return Outcome::Poisoned;
+    }
+    Outcome::Opened {
+        errors: errors || closed.is_err(),
+    }
+}
+
+/// After a panic every call fails with `Corrupt`, reads and writes alike.
+fn assert_poisoned(store: &mut RedbStore) {
+    let results = [
+        store.list_authors().map(|_| ()),
+        store.list_namespaces().map(|_| ()),
+        store.import_author(fixtures::author(4)),
+        store.check_consistency(),
+        store.flush(),
+    ];
+    for result in results {
+        assert!(
+            matches!(result, Err(StoreError::Corrupt(_))),
+            "a poisoned store answered: {result:?}"
+        );
+    }
+}
+
+/// Counts of a bit-flip survey (see [`bit_flip_survey`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Survey {
+    /// Damaged images tried.
+    pub tried: u64,
+    /// Opening failed with `Corrupt` after a panic inside redb.
+    pub open_panicked: u64,
+    /// Opening failed with a typed error, no panic.
+    pub open_failed: u64,
+    /// Opened; a later panic inside redb poisoned the store.
+    pub poisoned: u64,
+    /// Opened; every call answered without an error.
+    pub opened_clean: u64,
+    /// Opened; some call returned a typed error.
+    pub opened_with_errors: u64,
+    /// A panic came out of `RedbStore`, or a property of [`open_damaged`] failed (must be 0).
+    pub escaped: u64,
+}
+
+/// Flips each bit of [`valid_image`] named in `bits` (bit `i` is bit `i % 8` of byte `i / 8`),
+/// one at a time, and runs [`open_damaged`] on the result, counting outcomes instead of
+/// stopping at a failure.
+pub fn bit_flip_survey(bits: impl IntoIterator<Item = usize>) -> Survey {
+    let mut survey = Survey::default();
+    for bit in bits {
+        let mut bytes = valid_image().to_vec();
+        let Some(byte) = bytes.get_mut(bit / 8) else {
+            continue;
+        };
+        *byte ^= 1 << (bit % 8);
+        survey.tried += 1;
+        match catch_unwind(AssertUnwindSafe(|| open_damaged(bytes))) {
+            Ok(Outcome::OpenPanicked) => survey.open_panicked += 1,
+            Ok(Outcome::OpenFailed) => survey.open_failed += 1,
+            Ok(Outcome::Poisoned) => survey.poisoned += 1,
+            Ok(Outcome::Opened { errors: false }) => survey.opened_clean += 1,
+            Ok(Outcome::Opened { errors: true }) => survey.opened_with_errors += 1,
+            Err(_) => survey.escaped += 1,
+        }
+    }
+    survey
+}
+
+fn read_everything(store: &mut RedbStore) -> Result<(), StoreError> {
     let namespaces = store.list_namespaces()?;
     for (ns, _) in namespaces {
         let _ = store.capability(&ns)?;
@@ -108,7 +233,7 @@ fn read_everything(store: &mut RedbStore) -> Result<(), sync_core::StoreError> {
         let entries = store.entries(&ns, &all, 0, usize::MAX)?;
         let count = store.count(&ns, &all)?;
         if count != entries.len() as u64 {
-            return Err(sync_core::StoreError::Corrupt(format!(
+            return Err(StoreError::Corrupt(format!(
                 "count {count} for {} entries",
                 entries.len()
             )));
