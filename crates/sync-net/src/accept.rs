@@ -348,9 +348,11 @@ impl Node {
         let result = match admitted {
             Err((scope, limit)) => {
                 // Read the peer's `Init` (as the reference does before refusing), so that it
-                // gets its answer and both ends close cleanly.
-                if let Ok(Some(WireMessage::Init { namespace: ns, .. })) =
-                    io.read(&mut recv, limits).await
+                // gets its answer and both ends close cleanly. The whole frame within one idle
+                // period: a refused connection holds no slot, so nothing else would stop a
+                // peer that trickles its `Init` byte by byte from keeping it forever.
+                if let Ok(Ok(Some(WireMessage::Init { namespace: ns, .. }))) =
+                    timeout(limits.idle_timeout, io.read(&mut recv, limits)).await
                 {
                     namespace = Some(ns);
                 }
