@@ -11,9 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use docsync::{
-    AuthorId, DocTicket, Event, NamespaceId, Node, Query, Received, ShareMode, SignedEntry,
+    AuthorId, Doc, DocTicket, Event, NamespaceId, Node, Query, Received, ShareMode, SignedEntry,
+    Subscription,
 };
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 /// Replicated, signed key-value documents kept in step over iroh (iroh-docs compatible).
@@ -375,7 +376,7 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
             }
             DocCommand::Join { ticket } => {
                 let ticket = parse_ticket(&ticket)?;
-                let (doc, syncs) = node.join(&ticket).await?;
+                let (doc, syncs) = join_with_progress(node, &ticket, out).await?;
                 set_current_doc(dir, doc.id())?;
                 let received: u64 = syncs.iter().map(|s| s.outcome.entries_inserted).sum();
                 out.print(
@@ -515,14 +516,23 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
                     json!({ "node": node.id().to_string(), "docs": docs.len() }),
                 );
             }
+            // Install the Ctrl-C handler (on the first poll) before saying so, so that an
+            // interrupt sent as soon as the line appears is caught.
+            let mut interrupted = std::pin::pin!(tokio::signal::ctrl_c());
+            tokio::select! {
+                biased;
+                result = &mut interrupted => {
+                    result.context("waiting for Ctrl-C")?;
+                    return Ok(ExitCode::SUCCESS);
+                }
+                () = std::future::ready(()) => {}
+            }
             eprintln!("serving (Ctrl-C to stop)");
-            tokio::signal::ctrl_c()
-                .await
-                .context("waiting for Ctrl-C")?;
+            interrupted.await.context("waiting for Ctrl-C")?;
         }
         Command::Sync { ticket } => {
             let ticket = parse_ticket(&ticket)?;
-            let (doc, syncs) = node.join(&ticket).await?;
+            let (doc, syncs) = join_with_progress(node, &ticket, out).await?;
             let received: u64 = syncs.iter().map(|s| s.outcome.entries_inserted).sum();
             let sent: u64 = syncs.iter().map(|s| s.outcome.entries_sent).sum();
             out.print(
@@ -558,10 +568,62 @@ fn unreachable_demo() -> Result<()> {
     bail!("demo runs without a data directory")
 }
 
-fn bar(len: u64, what: &str) -> ProgressBar {
-    let bar = ProgressBar::new(len);
+/// Imports the ticket's document and syncs with its peers like [`Node::join`], with a spinner
+/// on stderr counting the entries received so far (none under `--json`).
+async fn join_with_progress(
+    node: &Node,
+    ticket: &DocTicket,
+    out: &Output,
+) -> Result<(Doc, Vec<docsync::SyncFinished>)> {
+    // Import first (join imports again, which changes nothing) so the events of the session
+    // can be watched from its start.
+    let doc = node.import_doc(ticket.capability.clone()).await?;
+    let spinner = if out.json {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg}: {pos} entries received ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let peers = ticket.nodes.len();
+    spinner.set_message(format!(
+        "syncing with {peers} peer{}",
+        if peers == 1 { "" } else { "s" }
+    ));
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let counting = count_received(doc.subscribe().await?, spinner.clone());
+    let joined = node.join(ticket).await;
+    counting.abort();
+    spinner.finish_and_clear();
+    Ok(joined?)
+}
+
+/// Advances `bar` by one for every entry a peer stores in the document of `events`, until
+/// aborted or the subscription ends.
+fn count_received(mut events: Subscription, bar: ProgressBar) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while let Some(received) = events.recv().await {
+            match received {
+                Received::Event(Event::RemoteInsert { .. }) => bar.inc(1),
+                // Events missed by this slow reader: while syncing, they are received entries.
+                Received::Lagged(n) => bar.inc(n),
+                Received::Event(_) => {}
+            }
+        }
+    })
+}
+
+fn bar(len: u64, what: &str, hidden: bool) -> ProgressBar {
+    let target = if hidden {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len), target);
     bar.set_style(
-        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({per_sec})")
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({elapsed}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar())
             .progress_chars("=> "),
     );
@@ -582,7 +644,7 @@ async fn demo(entries: u64, json_out: bool) -> Result<ExitCode> {
     let (author_a, author_b) = (alice.default_author().await?, bob.default_author().await?);
 
     for (name, doc, author) in [("alice", &doc_a, author_a), ("bob", &doc_b, author_b)] {
-        let progress = bar(entries, &format!("{name} writes"));
+        let progress = bar(entries, &format!("{name} writes"), json_out);
         for i in 0..entries {
             doc.set(
                 author,
@@ -594,16 +656,32 @@ async fn demo(entries: u64, json_out: bool) -> Result<ExitCode> {
         }
         progress.finish();
     }
+    let committing = if json_out {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new_spinner()
+    };
+    committing.set_message("committing both stores to disk");
+    committing.enable_steady_tick(Duration::from_millis(100));
     alice.flush().await?;
     bob.flush().await?;
+    committing.finish_with_message("committed both stores to disk");
 
-    let spinner = ProgressBar::new_spinner();
-    spinner.set_message("syncing bob with alice");
-    spinner.enable_steady_tick(Duration::from_millis(100));
+    // Both sides receive `entries`: the bar counts what each stores as it arrives.
+    let progress = bar(2 * entries, "sync", json_out);
+    progress.enable_steady_tick(Duration::from_millis(200));
+    let counting = [
+        count_received(doc_a.subscribe().await?, progress.clone()),
+        count_received(doc_b.subscribe().await?, progress.clone()),
+    ];
     let sync_started = Instant::now();
-    let finished = doc_b.sync_with(alice.addr()).await?;
+    let finished = doc_b.sync_with(alice.addr()).await;
     let sync_time = sync_started.elapsed();
-    spinner.finish_with_message("synced");
+    for task in counting {
+        task.abort();
+    }
+    progress.finish();
+    let finished = finished?;
 
     let all = Query::all().with_include_empty(true);
     let (a, b) = (doc_a.query(all.clone()).await?, doc_b.query(all).await?);

@@ -1,6 +1,6 @@
 //! The `docsync` command in separate processes over loopback.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -129,4 +129,53 @@ fn demo_with_a_small_n_ends_identical() {
     assert_eq!(summary["identical"], true);
     assert_eq!(summary["alice_entries"], 100);
     assert_eq!(summary["bob_entries"], 100);
+}
+
+#[test]
+fn serve_with_metrics_answers_prometheus_text() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(dir.path(), &["doc", "new"]);
+    ok(dir.path(), &["set", "k", "v"]);
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_docsync"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--metrics", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // stderr says where the metrics are before it says it serves.
+    let mut stderr = BufReader::new(serve.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("metrics at http://")
+        .unwrap_or_else(|| panic!("{line}"));
+    let addr = url.strip_suffix("/metrics").unwrap().to_string();
+    // Once it says it serves, it handles Ctrl-C.
+    line.clear();
+    stderr.read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "serving (Ctrl-C to stop)");
+
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200 OK\r\n"), "{response}");
+    assert!(response.contains("\r\nContent-Type: text/plain; version=0.0.4"));
+    assert!(response.contains("\n# TYPE docsync_net_sessions_total counter\n"));
+    // The write of the earlier `set` process is in the store, but counters start with the
+    // process: no session and no write yet.
+    assert!(response.contains("\ndocsync_net_sessions_total{side=\"accept\",result=\"ok\"} 0\n"));
+    assert!(response.contains("\ndocsync_actor_local_entries_total 0\n"));
+
+    let interrupted = Command::new("kill")
+        .args(["-INT", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(interrupted.success());
+    assert!(serve.wait().unwrap().success());
 }
