@@ -23,6 +23,14 @@ pub trait Hooks<E: RangeEntry, M> {
     /// [`on_reject`](Hooks::on_reject).
     fn validate(&mut self, entry: &E, meta: &M) -> Result<(), Self::Rejection>;
 
+    /// Checks the entries of one incoming message together, before any of them is offered to
+    /// the store; result `i` is the verdict on `values[i]`, as [`validate`](Hooks::validate)
+    /// would give it. Override it where checking many at once is cheaper (batch signature
+    /// verification). By default calls [`validate`](Hooks::validate) for each, in order.
+    fn validate_all(&mut self, values: &[(E, M)]) -> Vec<Result<(), Self::Rejection>> {
+        values.iter().map(|(e, m)| self.validate(e, m)).collect()
+    }
+
     /// Called with every entry [`validate`](Hooks::validate) refused. Does nothing by default.
     fn on_reject(&mut self, entry: E, meta: M, reason: Self::Rejection) {
         let _ = (entry, meta, reason);
@@ -91,6 +99,14 @@ pub enum ProcessError<S> {
         needed: usize,
         /// The configured budget.
         budget: usize,
+    },
+    /// [`Hooks::validate_all`] returned a different number of verdicts than it got values.
+    #[error("the hooks gave {verdicts} verdicts for {values} values")]
+    Hooks {
+        /// Values in the message.
+        values: usize,
+        /// Verdicts returned.
+        verdicts: usize,
     },
 }
 
@@ -611,8 +627,18 @@ where
     }
 
     fn store_values(&mut self, values: Vec<(E, M)>) -> Result<(), ProcessError<S::Error>> {
-        for (entry, meta) in values {
-            match self.hooks.validate(&entry, &meta) {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let verdicts = self.hooks.validate_all(&values);
+        if verdicts.len() != values.len() {
+            return Err(ProcessError::Hooks {
+                values: values.len(),
+                verdicts: verdicts.len(),
+            });
+        }
+        for ((entry, meta), verdict) in values.into_iter().zip(verdicts) {
+            match verdict {
                 Err(reason) => {
                     self.outcome.entries_rejected += 1;
                     self.hooks.on_reject(entry, meta, reason);

@@ -2,6 +2,7 @@
 
 use std::any::Any;
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,6 +47,10 @@ pub struct ActorConfig {
     pub validation: sync_core::ValidationConfig,
     /// The reconciliation configuration of sessions on this node.
     pub sync: ranger::Config,
+    /// Threads that verify the signatures of one incoming sync message together (batch
+    /// verification, [`sync_core::SignedEntry::validate_batch`]). Default: the available
+    /// parallelism of the machine.
+    pub verify_threads: NonZeroUsize,
     /// The name of the actor thread.
     pub thread_name: String,
 }
@@ -60,6 +65,7 @@ impl Default for ActorConfig {
             query_chunk: 256,
             validation: sync_core::ValidationConfig::default(),
             sync: ranger::Config::reference(),
+            verify_threads: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
             thread_name: "sync-actor".to_string(),
         }
     }

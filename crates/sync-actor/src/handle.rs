@@ -1,7 +1,7 @@
 //! [`SyncHandle`]: the cloneable async front of the actor.
 
 use std::any::Any;
-use std::num::NonZeroU64;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -9,8 +9,8 @@ use ranger::{Hooks, Session};
 use sync_core::{
     Author, AuthorHeads, AuthorId, Capability, CapabilityKind, ContentHash, ContentStatus,
     DownloadPolicy, ImportOutcome, InsertOutcome, NamespaceId, NamespaceSecret, Query, QueryCursor,
-    Record, RecordIdentifier, ReplicaStore, SignatureCheck, SignedEntry, Store, ValidationError,
-    now_micros,
+    Record, RecordIdentifier, RejectionCounts, ReplicaStore, SignatureCheck, SignedEntry, Store,
+    ValidationError, now_micros,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -59,6 +59,8 @@ pub struct SyncProgress {
     pub heads_received: AuthorHeads,
     /// The peer (its endpoint id).
     pub peer: [u8; 32],
+    /// The received entries validation refused, by reason.
+    pub rejections: RejectionCounts,
 }
 
 impl SyncProgress {
@@ -68,6 +70,7 @@ impl SyncProgress {
             session: Session::new(config),
             heads_received: AuthorHeads::default(),
             peer,
+            rejections: RejectionCounts::default(),
         }
     }
 }
@@ -518,6 +521,8 @@ impl SyncHandle {
                 namespace,
                 now: now_micros(),
                 validation: &config.validation,
+                verify_threads: config.verify_threads,
+                rejections: &mut progress.rejections,
                 events: &events,
                 policy: &policy,
                 from: progress.peer,
@@ -691,6 +696,8 @@ struct SyncHooks<'a> {
     namespace: NamespaceId,
     now: u64,
     validation: &'a sync_core::ValidationConfig,
+    verify_threads: NonZeroUsize,
+    rejections: &'a mut RejectionCounts,
     events: &'a broadcast::Sender<Event>,
     policy: &'a DownloadPolicy,
     from: [u8; 32],
@@ -710,11 +717,26 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
             self.validation,
             SignatureCheck::Verify,
         );
-        match result {
-            Ok(()) => self.heads.insert(entry.author(), entry.timestamp()),
-            Err(_) => self.metrics.entries_rejected += 1,
-        }
+        self.count(entry, &result);
         result
+    }
+
+    fn validate_all(
+        &mut self,
+        values: &[(SignedEntry, ContentStatus)],
+    ) -> Vec<Result<(), ValidationError>> {
+        let entries: Vec<&SignedEntry> = values.iter().map(|(e, _)| e).collect();
+        let verdicts = SignedEntry::validate_batch(
+            &entries,
+            self.namespace,
+            self.now,
+            self.validation,
+            self.verify_threads,
+        );
+        for (entry, verdict) in entries.iter().zip(&verdicts) {
+            self.count(entry, verdict);
+        }
+        verdicts
     }
 
     fn on_insert(&mut self, entry: SignedEntry, status: ContentStatus) {
@@ -735,6 +757,19 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
         match self.content_status {
             Some(f) => f(&entry.content_hash()),
             None => ContentStatus::Missing,
+        }
+    }
+}
+
+impl SyncHooks<'_> {
+    /// Heads for a valid entry, counters for a refused one.
+    fn count(&mut self, entry: &SignedEntry, verdict: &Result<(), ValidationError>) {
+        match verdict {
+            Ok(()) => self.heads.insert(entry.author(), entry.timestamp()),
+            Err(reason) => {
+                self.metrics.entries_rejected += 1;
+                self.rejections.record(reason);
+            }
         }
     }
 }

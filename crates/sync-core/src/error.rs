@@ -112,6 +112,46 @@ pub enum ValidationError {
     },
 }
 
+/// Entries refused by validation, counted by reason (the typed reasons of a sync session).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RejectionCounts {
+    /// [`ValidationError::InvalidNamespace`]: an entry of another document.
+    pub invalid_namespace: u64,
+    /// [`ValidationError::BadSignature`]: a key that is not a curve point or a signature that
+    /// does not verify.
+    pub bad_signature: u64,
+    /// [`ValidationError::TooFarInTheFuture`].
+    pub too_far_in_the_future: u64,
+    /// [`ValidationError::InvalidEmptyEntry`].
+    pub invalid_empty_entry: u64,
+    /// [`ValidationError::KeyTooLong`].
+    pub key_too_long: u64,
+}
+
+impl RejectionCounts {
+    /// Counts one rejection.
+    pub fn record(&mut self, reason: &ValidationError) {
+        let counter = match reason {
+            ValidationError::InvalidNamespace => &mut self.invalid_namespace,
+            ValidationError::BadSignature(_) => &mut self.bad_signature,
+            ValidationError::TooFarInTheFuture => &mut self.too_far_in_the_future,
+            ValidationError::InvalidEmptyEntry => &mut self.invalid_empty_entry,
+            ValidationError::KeyTooLong { .. } => &mut self.key_too_long,
+        };
+        *counter += 1;
+    }
+
+    /// Every rejection, whatever the reason.
+    pub fn total(&self) -> u64 {
+        self.invalid_namespace
+            + self.bad_signature
+            + self.too_far_in_the_future
+            + self.invalid_empty_entry
+            + self.key_too_long
+    }
+}
+
 /// Merging two capabilities failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

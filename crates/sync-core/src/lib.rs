@@ -20,6 +20,7 @@
 //! # Ok::<(), sync_core::ValidationError>(())
 //! ```
 
+mod batch;
 mod capability;
 pub mod encoding;
 mod entry;
@@ -38,7 +39,8 @@ pub use entry::{
     now_micros,
 };
 pub use error::{
-    CapabilityError, DecodeError, KeyParseError, ReadOnlyError, ValidationError, VerifyError,
+    CapabilityError, DecodeError, KeyParseError, ReadOnlyError, RejectionCounts, ValidationError,
+    VerifyError,
 };
 pub use heads::AuthorHeads;
 pub use keys::{

@@ -8,7 +8,7 @@ use iroh::endpoint::{Connection, ReadExactError, RecvStream, SendStream, VarInt}
 use ranger::Session;
 use sync_actor::{SyncHandle, SyncProgress};
 use sync_core::encoding::DecodeLimits;
-use sync_core::{AuthorHeads, NamespaceId};
+use sync_core::{AuthorHeads, NamespaceId, RejectionCounts};
 use tokio::time::timeout;
 
 use crate::error::{CloseWarning, SyncError};
@@ -170,6 +170,7 @@ impl<'a> Exchange<'a> {
                 session: Session::new(config),
                 heads_received: AuthorHeads::default(),
                 peer: *peer.as_bytes(),
+                rejections: RejectionCounts::default(),
             },
         };
         Ok(Self {
@@ -243,6 +244,7 @@ impl<'a> Exchange<'a> {
             outcome.entries_sent = o.entries_sent;
             outcome.entries_inserted = o.entries_inserted;
             outcome.entries_rejected = o.entries_rejected;
+            outcome.rejections = progress.rejections;
             outcome.heads_received = progress.heads_received;
         }
         outcome
@@ -304,6 +306,8 @@ pub struct SyncOutcome {
     /// Received entries dropped by validation (another document, bad signature, too far in
     /// the future).
     pub entries_rejected: u64,
+    /// The same entries by reason.
+    pub rejections: RejectionCounts,
     /// Messages our side processed.
     pub rounds: u64,
     /// Frame bytes received, length prefixes included.

@@ -137,3 +137,112 @@ fn on_insert_sees_only_stored_entries_with_their_metadata() {
     at_b.sort();
     assert_eq!(at_b, vec![("ape".into(), 1, 3), ("eel".into(), 3, 3)]);
 }
+
+/// Decides on whole messages: refuses entries whose value is odd, records the batch sizes.
+#[derive(Default)]
+struct Batched {
+    batches: Vec<usize>,
+    rejected: Vec<String>,
+    /// Returns one verdict too few when set.
+    short: bool,
+}
+
+impl Hooks<Entry, u8> for Batched {
+    type Rejection = &'static str;
+
+    fn validate(&mut self, _entry: &Entry, _meta: &u8) -> Result<(), &'static str> {
+        panic!("validate_all is overridden; validate must not be called");
+    }
+
+    fn validate_all(&mut self, values: &[(Entry, u8)]) -> Vec<Result<(), &'static str>> {
+        self.batches.push(values.len());
+        let mut verdicts: Vec<_> = values
+            .iter()
+            .map(|(e, _)| {
+                if e.value.0 % 2 == 1 {
+                    Err("odd")
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        if self.short {
+            verdicts.pop();
+        }
+        verdicts
+    }
+
+    fn on_reject(&mut self, entry: Entry, _meta: u8, _reason: &'static str) {
+        self.rejected.push(entry.key.0);
+    }
+
+    fn on_insert(&mut self, _entry: Entry, _meta: u8) {}
+
+    fn meta(&mut self, _entry: &Entry) -> u8 {
+        0
+    }
+}
+
+#[test]
+fn validate_all_decides_per_message_and_its_verdicts_apply_in_order() {
+    let mut a = store(&[("ape", 2), ("bee", 3), ("cat", 4), ("dog", 5), ("eel", 6)]);
+    let mut b = store::<&str>(&[]);
+    let (mut ha, mut hb) = (Batched::default(), Batched::default());
+    let config = Config::reference();
+    let (mut sa, mut sb) = (Session::new(config), Session::new(config));
+    drive(&mut a, &mut b, &mut ha, &mut hb, &mut sa, &mut sb);
+    let at_b = contents(&b);
+    assert_eq!(
+        at_b.keys().cloned().collect::<Vec<_>>(),
+        vec!["ape", "cat", "eel"]
+    );
+    let mut rejected = hb.rejected.clone();
+    rejected.sort();
+    assert_eq!(rejected, vec!["bee", "dog"]);
+    assert_eq!(
+        hb.batches.iter().sum::<usize>() as u64,
+        sb.outcome().entries_received
+    );
+    assert!(
+        hb.batches.iter().all(|&n| n > 0),
+        "no call for messages without entries"
+    );
+    assert_eq!(sb.outcome().entries_rejected, 2);
+}
+
+#[test]
+fn a_wrong_number_of_verdicts_ends_the_session_with_an_error() {
+    let mut b = store::<&str>(&[]);
+    let mut sa = Session::new(Config::reference());
+    let mut sb = Session::new(Config::reference());
+    let mut a = store(&[("ape", 2), ("bee", 4)]);
+    let mut ha = Batched::default();
+    let mut hb = Batched {
+        short: true,
+        ..Batched::default()
+    };
+    let mut msg: Message<Entry, u8> = sa.initial_message(&mut a, Key(String::new())).unwrap();
+    let mut error = None;
+    for _ in 0..20 {
+        match sb.process_message(&mut b, &mut hb, msg) {
+            Err(e) => {
+                error = Some(e);
+                break;
+            }
+            Ok(None) => break,
+            Ok(Some(reply)) => match sa.process_message(&mut a, &mut ha, reply).unwrap() {
+                Some(next) => msg = next,
+                None => break,
+            },
+        }
+    }
+    let error = error.expect("the short verdict list must be noticed");
+    assert!(
+        matches!(error, ranger::ProcessError::Hooks { values, verdicts } if verdicts + 1 == values),
+        "{error:?}"
+    );
+    assert!(
+        contents(&b).is_empty(),
+        "nothing is stored from that message"
+    );
+}

@@ -1,6 +1,7 @@
 //! Integration tests of sync-core: golden vectors, round trips, validation.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod batch;
 mod golden;
 mod roundtrip;
 mod validation;

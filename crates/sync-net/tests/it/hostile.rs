@@ -359,10 +359,15 @@ async fn invalid_entries_are_dropped_and_counted() {
         Record::new(ContentHash::of(b"x"), 1, now + 3_600_000_000),
     );
     let valid = entry(&f.a, &author, b"valid", now);
+    // Enough valid entries next to them that the signatures are verified as a batch.
+    let bulk: Vec<SignedEntry> = (0..60)
+        .map(|i| entry(&f.a, &author, format!("bulk/{i:03}").as_bytes(), now))
+        .collect();
     let item = Message::new(vec![MessagePart::RangeItem(RangeItem {
         range: Range::new(RecordIdentifier::zero(), RecordIdentifier::zero()),
         values: [&other_doc, &forged, &future, &valid]
             .into_iter()
+            .chain(&bulk)
             .map(|e| (e.clone(), ContentStatus::Complete))
             .collect(),
         have_local: false,
@@ -381,13 +386,19 @@ async fn invalid_entries_are_dropped_and_counted() {
     s.conn.close(0u32.into(), b"");
     let report = next_report(&mut f.reports).await;
     let outcome = &report.as_ref().as_ref().unwrap().outcome;
-    assert_eq!(outcome.entries_received, 4);
+    assert_eq!(outcome.entries_received, 64);
     assert_eq!(outcome.entries_rejected, 3);
-    assert_eq!(outcome.entries_inserted, 1);
+    assert_eq!(outcome.entries_inserted, 61);
+    let reasons = outcome.rejections;
+    assert_eq!(reasons.invalid_namespace, 1);
+    assert_eq!(reasons.bad_signature, 1);
+    assert_eq!(reasons.too_far_in_the_future, 1);
+    assert_eq!(reasons.total(), 3);
     assert_eq!(f.node.sync.metrics().snapshot().entries_rejected, 3);
 
     let mut want = f.entries_before(f.a.id()).to_vec();
     want.push(valid);
+    want.extend(bulk);
     want.sort_by(|x, y| x.id().cmp(y.id()));
     let mut got = f.node.entries(f.a.id()).await;
     got.sort_by(|x, y| x.id().cmp(y.id()));
