@@ -181,9 +181,17 @@ impl RedbStore {
         self.max_batch = max_batch.max(1);
     }
 
-    /// Commits and closes the store, reporting a failure of the final commit.
+    /// Commits and closes the store, reporting a failure of the final commit or of closing the
+    /// database.
     pub fn close(mut self) -> Result<(), StoreError> {
-        self.commit()
+        self.commit()?;
+        match self.db.take() {
+            // Closing writes redb's allocator state, which may fail or, on a damaged file, panic.
+            Some(db) => guard::contain("closing the database", move || {
+                db.close().map_err(StoreError::backend)
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Runs `f`, unless the store is poisoned; a panic in it poisons the store (see the type's
