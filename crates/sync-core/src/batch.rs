@@ -34,6 +34,7 @@
 //! Small batches, where the fixed cost of the torsion rounds outweighs the saving, are
 //! verified one by one.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
@@ -49,7 +50,7 @@ use crate::{SignedEntry, ValidationConfig, ValidationError, VerifyError};
 /// that strict verification refuses has probability at most 2^-ROUNDS per batch).
 pub(crate) const TORSION_ROUNDS: usize = 64;
 
-/// Below this many entries a chunk is verified one by one: the torsion rounds cost about as
+/// Below this many entries a batch is verified one by one: the torsion rounds cost about as
 /// much as 30 single verifications whatever the batch size.
 pub(crate) const MIN_BATCH: usize = 48;
 
@@ -59,19 +60,52 @@ const DIGIT_BITS: usize = 4;
 /// Verifies the signatures of every entry, on up to `threads` threads. Result `i` is exactly
 /// what `entries[i].verify()` returns (see the module documentation for the probability
 /// bound of the batch equation).
+///
+/// The entries form one batch whatever the number of threads: the threads share its work
+/// (decoding and hashing, the multi-scalar multiplication, the torsion rounds), so its fixed
+/// cost is paid once.
 pub(crate) fn verify_all(
     entries: &[&SignedEntry],
     threads: NonZeroUsize,
 ) -> Vec<Result<(), VerifyError>> {
-    let threads = threads.get().min(entries.len() / MIN_BATCH).max(1);
-    if threads == 1 {
-        return verify_chunk(entries);
+    let threads = threads
+        .get()
+        .min(entries.len().div_ceil(MIN_BATCH / 2))
+        .max(1);
+    if entries.len() < MIN_BATCH {
+        return entries.iter().map(|e| e.verify()).collect();
     }
-    let per = entries.len().div_ceil(threads);
+    let keys = Keys::collect(entries, threads);
+    let prepared: Vec<Option<[Sig; 2]>> = par_chunks(entries, threads, |chunk| {
+        chunk.iter().map(|e| prepare(e, &keys)).collect()
+    });
+    let sigs: Vec<&Sig> = prepared.iter().flatten().flatten().collect();
+    let holds = batch_holds(&keys, &sigs, threads);
+    let slow: Vec<bool> = prepared.iter().map(|p| !holds || p.is_none()).collect();
+    let indexed: Vec<(&SignedEntry, bool)> = entries.iter().copied().zip(slow).collect();
+    par_chunks(&indexed, threads, |chunk| {
+        chunk
+            .iter()
+            .map(|(e, slow)| if *slow { e.verify() } else { Ok(()) })
+            .collect()
+    })
+}
+
+/// `f` over consecutive chunks of `items` on up to `threads` scoped threads, results in order.
+fn par_chunks<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&[T]) -> Vec<R> + Sync,
+) -> Vec<R> {
+    if threads <= 1 || items.len() < 2 {
+        return f(items);
+    }
+    let per = items.len().div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = entries
+        let handles: Vec<_> = items
             .chunks(per)
-            .map(|chunk| scope.spawn(move || verify_chunk(chunk)))
+            .map(|chunk| scope.spawn(move || f(chunk)))
             .collect();
         handles
             .into_iter()
@@ -113,13 +147,43 @@ pub(crate) fn validate_all(
     results
 }
 
-/// A key as the batch sees it: usable on the fast path (decompressed, not small order,
-/// torsion-free), or not.
-struct Key {
-    bytes: [u8; 32],
-    point: Option<EdwardsPoint>,
-    /// `-Σ zᵢ kᵢ` over the signatures under this key.
-    coefficient: Scalar,
+/// The distinct keys of a batch. A key is usable on the fast path if it decompresses, has no
+/// small order and is torsion-free (an honest key always is).
+struct Keys {
+    index: HashMap<[u8; 32], usize>,
+    points: Vec<Option<EdwardsPoint>>,
+}
+
+impl Keys {
+    fn collect(entries: &[&SignedEntry], threads: usize) -> Self {
+        let mut index = HashMap::new();
+        let mut distinct = Vec::new();
+        for e in entries {
+            for key in [*e.namespace().as_bytes(), *e.author().as_bytes()] {
+                index.entry(key).or_insert_with(|| {
+                    distinct.push(key);
+                    distinct.len() - 1
+                });
+            }
+        }
+        let points = par_chunks(&distinct, threads, |chunk| {
+            chunk
+                .iter()
+                .map(|bytes| {
+                    CompressedEdwardsY(*bytes)
+                        .decompress()
+                        .filter(|p| !p.is_small_order() && p.is_torsion_free())
+                })
+                .collect()
+        });
+        Self { index, points }
+    }
+
+    /// The key's index and point if it is usable on the fast path.
+    fn usable(&self, bytes: &[u8; 32]) -> Option<(usize, EdwardsPoint)> {
+        let i = *self.index.get(bytes)?;
+        Some((i, (*self.points.get(i)?)?))
+    }
 }
 
 /// One signature on the fast path.
@@ -130,65 +194,24 @@ struct Sig {
     k: Scalar,
 }
 
-fn verify_chunk(entries: &[&SignedEntry]) -> Vec<Result<(), VerifyError>> {
-    if entries.len() < MIN_BATCH {
-        return entries.iter().map(|e| e.verify()).collect();
-    }
-    let mut keys: Vec<Key> = Vec::new();
-    let mut sigs: Vec<Sig> = Vec::with_capacity(2 * entries.len());
-    // Entries that must be verified one by one.
-    let mut slow = vec![false; entries.len()];
-    for (i, entry) in entries.iter().enumerate() {
-        let msg = entry.entry().signed_bytes();
-        let signature = entry.signature();
-        let first = sigs.len();
-        let pairs = [
-            (*entry.namespace().as_bytes(), signature.namespace()),
-            (*entry.author().as_bytes(), signature.author()),
-        ];
-        for (key_bytes, sig_bytes) in pairs {
-            match fast_sig(&mut keys, &key_bytes, sig_bytes, &msg) {
-                Some(sig) => sigs.push(sig),
-                None => {
-                    slow[i] = true;
-                    sigs.truncate(first);
-                    break;
-                }
-            }
-        }
-    }
-    if !batch_holds(&mut keys, &sigs) {
-        slow.iter_mut().for_each(|s| *s = true);
-    }
-    entries
-        .iter()
-        .zip(slow)
-        .map(|(e, slow)| if slow { e.verify() } else { Ok(()) })
-        .collect()
+/// Both signatures of an entry on the fast path, or `None` if the entry must be verified one
+/// by one.
+fn prepare(entry: &SignedEntry, keys: &Keys) -> Option<[Sig; 2]> {
+    let msg = entry.entry().signed_bytes();
+    let signature = entry.signature();
+    let namespace = fast_sig(
+        keys,
+        entry.namespace().as_bytes(),
+        signature.namespace(),
+        &msg,
+    )?;
+    let author = fast_sig(keys, entry.author().as_bytes(), signature.author(), &msg)?;
+    Some([namespace, author])
 }
 
 /// The signature on the fast path, or `None` if it must be verified one by one.
-fn fast_sig(
-    keys: &mut Vec<Key>,
-    key_bytes: &[u8; 32],
-    sig_bytes: &[u8; 64],
-    msg: &[u8],
-) -> Option<Sig> {
-    let key = match keys.iter().position(|k| &k.bytes == key_bytes) {
-        Some(key) => key,
-        None => {
-            let point = CompressedEdwardsY(*key_bytes)
-                .decompress()
-                .filter(|p| !p.is_small_order() && p.is_torsion_free());
-            keys.push(Key {
-                bytes: *key_bytes,
-                point,
-                coefficient: Scalar::ZERO,
-            });
-            keys.len() - 1
-        }
-    };
-    keys[key].point?;
+fn fast_sig(keys: &Keys, key_bytes: &[u8; 32], sig_bytes: &[u8; 64], msg: &[u8]) -> Option<Sig> {
+    let (key, _) = keys.usable(key_bytes)?;
     let (r_bytes, s_bytes) = sig_bytes.split_at(32);
     let r_bytes: [u8; 32] = r_bytes.try_into().ok()?;
     let s_bytes: [u8; 32] = s_bytes.try_into().ok()?;
@@ -217,7 +240,7 @@ fn canonical_y(bytes: &[u8; 32]) -> bool {
 }
 
 /// The batch equation and the torsion rounds over the fast-path signatures.
-fn batch_holds(keys: &mut [Key], sigs: &[Sig]) -> bool {
+fn batch_holds(keys: &Keys, sigs: &[&Sig], threads: usize) -> bool {
     if sigs.is_empty() {
         return true;
     }
@@ -236,49 +259,63 @@ fn batch_holds(keys: &mut [Key], sigs: &[Sig]) -> bool {
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
         .collect();
 
+    // Σ zᵢ([Sᵢ]B − Rᵢ − [kᵢ]Aᵢ) with the B and A terms gathered: [Σ zᵢSᵢ]B − Σ zᵢRᵢ − Σ_A [Σ zᵢkᵢ]A.
     let mut b_coefficient = Scalar::ZERO;
+    let mut key_coefficients = vec![Scalar::ZERO; keys.points.len()];
     for (sig, z) in sigs.iter().zip(&weights) {
         b_coefficient += z * sig.s;
-        keys[sig.key].coefficient -= z * sig.k;
+        key_coefficients[sig.key] -= z * sig.k;
     }
-    let scalars = std::iter::once(b_coefficient)
-        .chain(weights.iter().map(|z| -z))
-        .chain(keys.iter().map(|k| k.coefficient));
-    let points = std::iter::once(ED25519_BASEPOINT_POINT)
-        .chain(sigs.iter().map(|s| s.r))
-        .chain(keys.iter().map(|k| k.point.unwrap_or_default()));
-    if !EdwardsPoint::vartime_multiscalar_mul(scalars, points).is_identity() {
+    let fixed = EdwardsPoint::vartime_multiscalar_mul(
+        std::iter::once(b_coefficient).chain(key_coefficients),
+        std::iter::once(ED25519_BASEPOINT_POINT)
+            .chain(keys.points.iter().map(|p| p.unwrap_or_default())),
+    );
+    let terms: Vec<(&&Sig, &Scalar)> = sigs.iter().zip(&weights).collect();
+    let partial: EdwardsPoint = par_chunks(&terms, threads, |chunk| {
+        vec![EdwardsPoint::vartime_multiscalar_mul(
+            chunk.iter().map(|(_, z)| -**z),
+            chunk.iter().map(|(sig, _)| sig.r),
+        )]
+    })
+    .into_iter()
+    .sum();
+    if !(fixed + partial).is_identity() {
         return false;
     }
-    r_points_torsion_free(sigs, &labels)
+    let digits: Vec<usize> = (0..TORSION_ROUNDS / DIGIT_BITS).collect();
+    par_chunks(&digits, threads, |chunk| {
+        vec![
+            chunk
+                .iter()
+                .all(|&digit| torsion_rounds_pass(sigs, &labels, digit)),
+        ]
+    })
+    .into_iter()
+    .all(|pass| pass)
 }
 
-/// [`TORSION_ROUNDS`] checks that `ℓ · Σ_{i in subset j} Rᵢ` is the identity, subset j being the
-/// signatures whose label has bit j set. The subset sums are formed digit by digit: the points
-/// are added into 16 buckets by a 4-bit digit of their label, and round j sums the buckets whose
-/// digit has the round's bit set.
-fn r_points_torsion_free(sigs: &[Sig], labels: &[u64]) -> bool {
+/// The [`DIGIT_BITS`] torsion rounds of one digit of the labels: round j checks that
+/// `ℓ · Σ_{i in subset j} Rᵢ` is the identity, subset j being the signatures whose label has bit
+/// j set. The points are added into 16 buckets by that digit of their label, and each round
+/// sums the buckets whose digit has the round's bit set.
+fn torsion_rounds_pass(sigs: &[&Sig], labels: &[u64], digit: usize) -> bool {
     const BUCKETS: usize = 1 << DIGIT_BITS;
-    for digit in 0..TORSION_ROUNDS / DIGIT_BITS {
-        let shift = digit * DIGIT_BITS;
-        let mut buckets = [EdwardsPoint::identity(); BUCKETS];
-        for (sig, label) in sigs.iter().zip(labels) {
-            let b = ((label >> shift) as usize) & (BUCKETS - 1);
-            buckets[b] += sig.r;
-        }
-        for bit in 0..DIGIT_BITS {
-            let sum: EdwardsPoint = buckets
-                .iter()
-                .enumerate()
-                .filter(|(b, _)| b & (1 << bit) != 0)
-                .map(|(_, p)| p)
-                .sum();
-            if !torsion_free(sum) {
-                return false;
-            }
-        }
+    let shift = digit * DIGIT_BITS;
+    let mut buckets = [EdwardsPoint::identity(); BUCKETS];
+    for (sig, label) in sigs.iter().zip(labels) {
+        let b = ((label >> shift) as usize) & (BUCKETS - 1);
+        buckets[b] += sig.r;
     }
-    true
+    (0..DIGIT_BITS).all(|bit| {
+        let sum: EdwardsPoint = buckets
+            .iter()
+            .enumerate()
+            .filter(|(b, _)| b & (1 << bit) != 0)
+            .map(|(_, p)| p)
+            .sum();
+        torsion_free(sum)
+    })
 }
 
 /// Whether `[ℓ]P` is the identity, in variable time (`P` is public): `ℓ = 2²⁵² + δ` as two

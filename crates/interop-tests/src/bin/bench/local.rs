@@ -6,9 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use sync_actor::{ActorConfig, OpenOptions, SyncHandle};
-use sync_core::{
-    Capability, InsertOutcome, SignatureCheck, SignedEntry, Store, ValidationConfig, now_micros,
-};
+use sync_core::{Capability, InsertOutcome, SignedEntry, Store, ValidationConfig, now_micros};
 use sync_store_redb::RedbStore;
 
 use crate::data::{self, authors, content, key, make_entry, namespace};
@@ -20,12 +18,32 @@ use crate::{Ctx, progress};
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rates {
     pub(crate) single: f64,
-    pub(crate) batch_one_core: f64,
     pub(crate) batch_all_cores: f64,
+    /// docsync's strict batch verifier ([`SignedEntry::verify_batch`]) on every core.
+    pub(crate) ours_all_cores: f64,
     pub(crate) cores: usize,
 }
 
-const BATCH: usize = 64;
+/// Verifies `sample` with [`SignedEntry::verify_batch`] in batches of [`BATCH`] entries on
+/// every core, `rounds` times; returns signatures.
+fn ours_batch_verify(sample: &[SignedEntry], rounds: usize, cores: usize) -> Result<u64> {
+    let refs: Vec<&SignedEntry> = sample.iter().collect();
+    let threads = std::num::NonZeroUsize::new(cores).context("no cores")?;
+    let mut n = 0;
+    for _ in 0..rounds {
+        for chunk in refs.chunks(BATCH) {
+            for verdict in SignedEntry::verify_batch(chunk, threads) {
+                verdict?;
+            }
+            n += 2 * chunk.len() as u64;
+        }
+    }
+    Ok(n)
+}
+
+/// Entries per batch: about what one 64 KiB sync message carries, the unit our ingest
+/// verifies together.
+const BATCH: usize = 256;
 
 /// Messages, signatures and keys of a batch verification.
 type BatchInputs = (
@@ -106,10 +124,14 @@ pub(crate) fn ed25519_rates(
         }
     });
     let batch_all_cores = total.into_inner() as f64 / start.elapsed().as_secs_f64();
+    ours_batch_verify(&sample[..BATCH.min(sample.len())], 1, cores)?;
+    let start = Instant::now();
+    let n = ours_batch_verify(sample, rounds, cores)?;
+    let ours_all_cores = n as f64 / start.elapsed().as_secs_f64();
     let rates = Rates {
         single,
-        batch_one_core,
         batch_all_cores,
+        ours_all_cores,
         cores,
     };
     report.section(
@@ -117,7 +139,11 @@ pub(crate) fn ed25519_rates(
         &format!(
             "ed25519-dalek 3, {} signatures ({} entries × 2), measured in this run. An entry \
              carries two signatures, so the entry rate is half the signature rate. Batches of \
-             {BATCH} entries ({} signatures).\n\n{}",
+             {BATCH} entries ({} signatures). `verify_batch` of ed25519-dalek is the limit the \
+             ingest target is measured against; docsync's `SignedEntry::verify_batch` gives \
+             exactly the verdicts of strict one-by-one verification (ed25519-dalek's batch does \
+             not: it can accept a signature whose R has a torsion component), which costs a fixed \
+             64 torsion rounds per batch.\n\n{}",
             2 * sample.len() * rounds,
             sample.len(),
             2 * BATCH,
@@ -138,6 +164,11 @@ pub(crate) fn ed25519_rates(
                         format!("batch ({cores} threads)"),
                         fmt_rate(batch_all_cores),
                         fmt_rate(batch_all_cores / 2.0)
+                    ],
+                    vec![
+                        format!("docsync strict batch ({cores} threads)"),
+                        fmt_rate(ours_all_cores),
+                        fmt_rate(ours_all_cores / 2.0)
                     ],
                 ]
             )
@@ -369,11 +400,16 @@ fn ours_ingest(path: &std::path::Path, entries: &[SignedEntry]) -> Result<Durati
     store.import_namespace(Capability::Read(ns.id()))?;
     store.flush()?;
     let config = ValidationConfig::default();
+    let threads = std::thread::available_parallelism().context("no cores")?;
+    let refs: Vec<&SignedEntry> = entries.iter().collect();
     let start = Instant::now();
     let now = now_micros();
-    for e in entries {
-        e.validate(ns.id(), now, &config, SignatureCheck::Verify)?;
-        store.insert(e.clone())?;
+    for chunk in refs.chunks(BATCH) {
+        let verdicts = SignedEntry::validate_batch(chunk, ns.id(), now, &config, threads);
+        for (e, verdict) in chunk.iter().zip(verdicts) {
+            verdict?;
+            store.insert((*e).clone())?;
+        }
     }
     store.flush()?;
     let d = start.elapsed();
@@ -431,21 +467,22 @@ pub(crate) fn ingest(
     })?;
     let rate = |t: &Timings| t.median().map_or(0.0, |m| n as f64 / m.as_secs_f64());
     let (ro, rt) = (rate(&ours), rate(&theirs));
-    // Our ingest verifies on one thread: the limit of the cores in use is the one-core batch rate.
-    let limit = rates.batch_one_core / 2.0;
+    // Our ingest verifies on every core: the limit is the all-core batch rate.
+    let limit = rates.batch_all_cores / 2.0;
     report.section(
         &format!("Ingest: {n} remote entries into the file store, flushed"),
         &format!(
-            "Entries that arrive from a peer one by one (the gossip path): every check, both \
-             signatures verified strictly, stored, flushed at the end. docsync: \
-             `SignedEntry::validate` + `RedbStore::insert` on one thread; iroh-docs: \
-             `Replica::insert_remote_entry`. The limit is this machine's batch-verification \
-             rate for the cores in use (docsync verifies on one thread: {} entries/s; all {} \
-             cores: {} entries/s; one core verifying each signature alone: {} entries/s). \
-             Ingest through a sync session is in the bootstrap table.\n\n{}",
-            fmt_rate(limit),
+            "Entries that arrive from a peer, {BATCH} at a time (about one 64 KiB sync message): \
+             every check, both signatures verified strictly, stored, flushed at the end. docsync: \
+             `SignedEntry::validate_batch` on all {} cores (what the actor does with each \
+             incoming message), then `RedbStore::insert` on one thread; iroh-docs: \
+             `Replica::insert_remote_entry` per entry (its only path; it verifies one by one). \
+             The limit is this machine's batch-verification rate on every core (ed25519-dalek \
+             `verify_batch`: {} entries/s; docsync's strict batch verifier alone: {} entries/s; \
+             one core verifying each signature alone: {} entries/s).\n\n{}",
             rates.cores,
-            fmt_rate(rates.batch_all_cores / 2.0),
+            fmt_rate(limit),
+            fmt_rate(rates.ours_all_cores / 2.0),
             fmt_rate(rates.single / 2.0),
             table(
                 &[
@@ -453,7 +490,7 @@ pub(crate) fn ingest(
                     "median time",
                     "entries/s",
                     "vs iroh-docs",
-                    "of the batch limit (1 core)"
+                    "of the batch limit (all cores)"
                 ],
                 vec![
                     vec![
@@ -477,13 +514,18 @@ pub(crate) fn ingest(
     report.target(Target {
         name: "Ingest: at least 80% of the batch-verification limit of the cores in use".into(),
         measured: format!(
-            "{:.0}% ({} of {} entries/s, one core; {:.2}× iroh-docs)",
+            "{:.0}% ({} of {} entries/s, all cores; {:.2}× iroh-docs)",
             100.0 * ro / limit,
             fmt_rate(ro),
             fmt_rate(limit),
             ro / rt
         ),
         met: Some(ro >= 0.8 * limit),
+    });
+    report.target(Target {
+        name: "Ingest (issue 4): at least 3× iroh-docs".into(),
+        measured: format!("{:.2}×", ro / rt),
+        met: Some(ro >= 3.0 * rt),
     });
     Ok(())
 }
