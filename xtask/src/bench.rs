@@ -6,6 +6,10 @@
 //! writes to `<target>/bench/BENCHMARKS-quick.md` instead, so that it never replaces the
 //! committed figures of a full run. Signed entries and the reference's store files are cached
 //! in `<target>/bench-cache` between runs.
+//!
+//! The program runs inside a network namespace that has nothing but loopback (made the way
+//! `cargo xtask ci` makes it for the tests); without one the command fails. `--only <group>`
+//! runs one group of workloads and merges its sections and targets into the existing report.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,7 +20,7 @@ use anyhow::{Context, Result, bail};
 pub(crate) struct Options {
     pub(crate) quick: bool,
     pub(crate) out: Option<PathBuf>,
-    /// Run one group of workloads only (development aid; the report is then partial).
+    /// Run one group of workloads only; its figures are merged into the existing report.
     pub(crate) only: Option<String>,
 }
 
@@ -95,7 +99,15 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
         bail!("building the benchmark failed ({status})");
     }
     let exe = target.join("release").join("bench");
-    let mut run = Command::new(&exe);
+    // The loopback workload runs real nodes on iroh endpoints: the whole program runs in a
+    // network namespace that has nothing but loopback.
+    let mut run = crate::ci::loopback_only(&exe).map_err(|why| {
+        anyhow::anyhow!(
+            "cannot create a loopback-only network namespace for the benchmark ({why}); its \
+             loopback workload runs networked nodes, which must not reach the network. {}",
+            crate::ci::NETNS_HELP
+        )
+    })?;
     if options.quick {
         run.arg("--quick");
     }
@@ -109,7 +121,10 @@ pub(crate) fn run(root: &Path, options: &Options) -> Result<()> {
     if let Some(only) = &options.only {
         run.arg("--only").arg(only);
     }
-    eprintln!("xtask: running {}", exe.display());
+    eprintln!(
+        "xtask: running {} in a loopback-only network namespace",
+        exe.display()
+    );
     let status = run
         .status()
         .with_context(|| format!("running {}", exe.display()))?;

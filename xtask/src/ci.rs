@@ -165,41 +165,52 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
+    let mut command = match loopback_only("cargo") {
+        Ok(command) => command,
+        Err(why) if options.allow_network => {
+            println!(
+                "warning: no loopback-only network namespace ({why}); running the tests WITH \
+                 network access because --allow-network was given"
+            );
+            Command::new("cargo")
+        }
+        Err(why) => bail!(
+            "cannot create a loopback-only network namespace for the tests ({why}).\n\
+             The tests must not reach the network. {NETNS_HELP} Or pass --allow-network to \
+             run them unprotected."
+        ),
+    };
+    command.args(args).current_dir(root);
+    status(&mut command)
+}
+
+/// How to make namespaces available, for error messages.
+pub(crate) const NETNS_HELP: &str = "Run as root (or with unprivileged user namespaces) with \
+     util-linux `unshare` and iproute2 `ip` installed (`apt-get install -y util-linux iproute2`).";
+
+/// A command that runs `program` (arguments to be added by the caller) in a new network
+/// namespace that has nothing but loopback, as `../shared/tools/offline` does; `program`
+/// itself when this process already runs in one (`OFFLINE_NETNS=1`). The error says why no
+/// namespace can be made here.
+pub(crate) fn loopback_only(program: impl AsRef<OsStr>) -> Result<Command, String> {
     if std::env::var_os("OFFLINE_NETNS").is_some_and(|value| value == "1") {
         println!("already inside a loopback-only network namespace (OFFLINE_NETNS=1)");
-        return cargo(root, args);
+        return Ok(Command::new(program));
     }
     // Probe with exactly what the real run needs: a new namespace and `ip` to bring loopback up.
     let probe = Command::new("unshare")
         .args(["--net", "--", "ip", "link", "set", "lo", "up"])
         .output();
-    let usable = matches!(&probe, Ok(output) if output.status.success());
-    if !usable {
-        let why = match &probe {
-            Ok(output) => String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-            Err(error) => format!("cannot run `unshare`: {error}"),
-        };
-        if options.allow_network {
-            println!(
-                "warning: no loopback-only network namespace ({why}); running the tests WITH \
-                 network access because --allow-network was given"
-            );
-            return cargo(root, args);
-        }
-        bail!(
-            "cannot create a loopback-only network namespace for the tests ({why}).\n\
-             The tests must not reach the network. Run as root (or with unprivileged user \
-             namespaces) with util-linux `unshare` and iproute2 `ip` installed \
-             (`apt-get install -y util-linux iproute2`), or pass --allow-network to run them \
-             unprotected."
-        );
+    match &probe {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => return Err(String::from_utf8_lossy(&output.stderr).trim().to_owned()),
+        Err(error) => return Err(format!("cannot run `unshare`: {error}")),
     }
     let mut command = Command::new("unshare");
     command
-        .args(["--net", "--", "sh", "-c", NETNS_SCRIPT, "offline", "cargo"])
-        .args(args)
-        .current_dir(root);
-    status(&mut command)
+        .args(["--net", "--", "sh", "-c", NETNS_SCRIPT, "offline"])
+        .arg(program);
+    Ok(command)
 }
 
 /// Runs `cargo ARGS` in `root`, inheriting stdout and stderr.

@@ -14,11 +14,17 @@
 //! Errors are `anyhow` errors: this is test and benchmark support, never a library API.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, anyhow, bail};
+use iroh::endpoint::{
+    AfterHandshakeOutcome, Connection, ConnectionStats, EndpointHooks, PortmapperConfig, Side,
+    WeakConnectionHandle, presets,
+};
 use iroh::protocol::Router;
-use iroh::{EndpointAddr, Watcher as _};
+use iroh::{Endpoint, EndpointAddr, EndpointId, NetReportConfig, RelayMode, Watcher as _};
 use iroh_docs::api::Doc;
 use iroh_docs::engine::{DefaultAuthorStorage, Engine, LiveEvent, SyncEvent};
 use iroh_docs::protocol::Docs;
@@ -49,14 +55,27 @@ pub struct RefNode {
 impl RefNode {
     /// Starts a node with empty in-memory stores.
     pub async fn spawn() -> Result<Self> {
-        let endpoint = offline_endpoint(None).await?;
+        Self::spawn_on(
+            offline_endpoint(None).await?,
+            iroh_docs::store::Store::memory(),
+        )
+        .await
+    }
+
+    /// Starts a node on `endpoint` (which must be an offline one, such as
+    /// [`counted_endpoint`]'s) with `store` as its document store (for example a copy of a
+    /// prepared `Store::persistent` file) and an empty in-memory blob store.
+    pub async fn spawn_on(
+        endpoint: iroh::Endpoint,
+        store: iroh_docs::store::Store,
+    ) -> Result<Self> {
         let blobs = iroh_blobs::store::mem::MemStore::new();
         let gossip = iroh_gossip::net::Gossip::builder().spawn(endpoint.clone());
         // What `Docs::memory().spawn(..)` does, keeping a handle to the store actor.
         let engine = Engine::spawn(
             endpoint.clone(),
             gossip.clone(),
-            iroh_docs::store::Store::memory(),
+            store,
             (*blobs).clone(),
             blobs.downloader(&endpoint),
             DefaultAuthorStorage::Mem,
@@ -284,4 +303,180 @@ pub async fn sync_finished_within(
     tokio::time::timeout(wait, watch)
         .await
         .context("the reference does not report the sync in time")??
+}
+
+/// An offline endpoint that records every connection it makes or accepts in a
+/// [`ConnectionLog`], so that the bytes a session put on the wire can be read afterwards.
+///
+/// The recipe is `sync_net::offline_endpoint`'s (iroh's `Minimal` preset, no relay, no address
+/// lookup, no port mapping, minimal net report, one UDP socket on `127.0.0.1:0`) plus the
+/// logging hook, which `sync_net` has no option for.
+pub async fn counted_endpoint() -> Result<(Endpoint, ConnectionLog)> {
+    let log = ConnectionLog::default();
+    let endpoint = Endpoint::builder(presets::Minimal)
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .portmapper_config(PortmapperConfig::Disabled)
+        .net_report_config(NetReportConfig::minimal())
+        .clear_ip_transports()
+        .bind_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?
+        .hooks(LogHook(log.clone()))
+        .alpns(vec![sync_net::ALPN.to_vec()])
+        .bind()
+        .await?;
+    Ok((endpoint, log))
+}
+
+/// The UDP bytes of QUIC connections as their endpoint counted them (QUIC headers,
+/// handshake, acknowledgements and retransmissions included).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WireBytes {
+    /// Bytes this endpoint sent.
+    pub sent: u64,
+    /// Bytes this endpoint received.
+    pub received: u64,
+    /// Connections counted.
+    pub connections: u64,
+}
+
+impl WireBytes {
+    fn add(&mut self, stats: &ConnectionStats) {
+        self.sent += stats.udp_tx.bytes;
+        self.received += stats.udp_rx.bytes;
+        self.connections += 1;
+    }
+}
+
+/// One connection of a [`ConnectionLog`].
+struct Logged {
+    alpn: Vec<u8>,
+    dialed: bool,
+    remote: EndpointId,
+    opened: Instant,
+    weak: WeakConnectionHandle,
+    /// The statistics at close, once the connection has closed.
+    closed: Arc<Mutex<Option<ConnectionStats>>>,
+}
+
+/// The connections of one endpoint built by [`counted_endpoint`], with their byte counts.
+#[derive(Clone, Default)]
+pub struct ConnectionLog {
+    connections: Arc<Mutex<Vec<Logged>>>,
+}
+
+impl std::fmt::Debug for ConnectionLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.connections.lock().map_or(0, |c| c.len());
+        f.debug_struct("ConnectionLog")
+            .field("connections", &n)
+            .finish()
+    }
+}
+
+impl ConnectionLog {
+    fn record(&self, conn: &Connection) {
+        let weak = conn.weak_handle();
+        let closed = Arc::new(Mutex::new(None));
+        let fut = weak.closed();
+        let slot = closed.clone();
+        tokio::spawn(async move {
+            if let Some(c) = fut.await
+                && let Ok(mut slot) = slot.lock()
+            {
+                *slot = Some(c.stats);
+            }
+        });
+        if let Ok(mut all) = self.connections.lock() {
+            all.push(Logged {
+                alpn: conn.alpn().to_vec(),
+                dialed: conn.side() == Side::Client,
+                remote: conn.remote_id(),
+                opened: Instant::now(),
+                weak,
+                closed,
+            });
+        }
+    }
+
+    /// The bytes of the connections with protocol `alpn` (every protocol if `None`) opened
+    /// within `opened` (start inclusive, end exclusive). A connection that is still open is
+    /// first given up to `grace` to close (so that its close sequence is counted); one that is
+    /// still open then counts with its statistics so far.
+    pub async fn wire_bytes(
+        &self,
+        alpn: Option<&[u8]>,
+        opened: std::ops::Range<Instant>,
+        grace: Duration,
+    ) -> WireBytes {
+        let deadline = Instant::now() + grace;
+        loop {
+            let (mut total, open, pending) = self.collect(alpn, &opened);
+            if (open.is_empty() && pending == 0) || Instant::now() >= deadline {
+                for conn in open {
+                    total.add(&conn.stats());
+                }
+                // Dropped connections whose close statistics never arrived count without
+                // bytes (not seen in practice: the close event follows the drop at once).
+                total.connections += pending;
+                return total;
+            }
+            drop(open);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Closed connections summed, open ones returned, and how many are neither (dropped,
+    /// their close statistics not stored yet).
+    fn collect(
+        &self,
+        alpn: Option<&[u8]>,
+        opened: &std::ops::Range<Instant>,
+    ) -> (WireBytes, Vec<Connection>, u64) {
+        let mut total = WireBytes::default();
+        let mut open = Vec::new();
+        let mut pending = 0;
+        let Ok(all) = self.connections.lock() else {
+            return (total, open, pending);
+        };
+        for c in all.iter() {
+            if !opened.contains(&c.opened) || alpn.is_some_and(|a| a != c.alpn.as_slice()) {
+                continue;
+            }
+            let closed = c.closed.lock().ok().and_then(|s| s.clone());
+            match (closed, c.weak.upgrade()) {
+                (Some(stats), _) => total.add(&stats),
+                (None, Some(conn)) => open.push(conn),
+                (None, None) => pending += 1,
+            }
+        }
+        (total, open, pending)
+    }
+
+    /// Connections with protocol `alpn` opened since `since`: whether this endpoint dialed
+    /// it, and the remote.
+    pub fn connections(&self, alpn: &[u8], since: Instant) -> Vec<(bool, EndpointId)> {
+        self.connections.lock().map_or_else(
+            |_| Vec::new(),
+            |all| {
+                all.iter()
+                    .filter(|c| c.opened >= since && c.alpn == alpn)
+                    .map(|c| (c.dialed, c.remote))
+                    .collect()
+            },
+        )
+    }
+}
+
+/// The hook that fills a [`ConnectionLog`] (it holds no endpoint, as iroh requires).
+#[derive(Debug)]
+struct LogHook(ConnectionLog);
+
+impl EndpointHooks for LogHook {
+    fn after_handshake<'a>(
+        &'a self,
+        conn: &'a Connection,
+    ) -> impl Future<Output = AfterHandshakeOutcome> + Send + 'a {
+        self.0.record(conn);
+        async { AfterHandshakeOutcome::accept() }
+    }
 }

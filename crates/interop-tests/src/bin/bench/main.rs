@@ -7,6 +7,7 @@
 //! ```text
 //! bench [--quick] --out <report.md> --cache <dir> --command <text>
 //! bench --child bootstrap <ours|theirs> <n> <source store> <work dir>   (internal)
+//! bench --child loopback <ours|theirs> <store a> <store b> <expected>   (internal)
 //! ```
 //!
 //! Entries are generated deterministically, signed once and cached in `<cache>`; both
@@ -17,6 +18,7 @@
 
 mod data;
 mod local;
+mod loopback;
 mod peers;
 mod pure;
 mod report;
@@ -53,6 +55,10 @@ pub(crate) struct Plan {
     pub(crate) sweep_n: u64,
     /// Measured runs of the sweep.
     pub(crate) sweep_reps: usize,
+    /// Entries on each node of the loopback workload (issue 6: 100k).
+    pub(crate) loopback_n: u64,
+    /// Differences of the loopback workload's first shape (issue 6: 1000).
+    pub(crate) loopback_d: u64,
     /// After this much time spent on one case, no further repetitions are started.
     pub(crate) case_budget: Duration,
 }
@@ -69,6 +75,8 @@ impl Plan {
             pure_sizes: vec![100_000, 1_000_000],
             sweep_n: 100_000,
             sweep_reps: 3,
+            loopback_n: 100_000,
+            loopback_d: 1_000,
             case_budget: Duration::from_secs(120),
         }
     }
@@ -84,6 +92,8 @@ impl Plan {
             pure_sizes: vec![3_000],
             sweep_n: 2_000,
             sweep_reps: 1,
+            loopback_n: 2_000,
+            loopback_d: 200,
             case_budget: Duration::from_secs(10),
         }
     }
@@ -94,7 +104,7 @@ impl Plan {
             .iter()
             .chain(&self.bootstrap_sizes)
             .chain(&self.pure_sizes)
-            .chain([&self.insert_n, &self.sweep_n])
+            .chain([&self.insert_n, &self.sweep_n, &(2 * self.loopback_n)])
             .copied()
             .max()
             .unwrap_or(0)
@@ -123,6 +133,9 @@ fn main() -> std::process::ExitCode {
 fn run() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("--child") {
+        if args.get(1).map(String::as_str) == Some("loopback") {
+            return loopback::child_main(&args[2..]);
+        }
         return sync::child_main(&args[1..]);
     }
     let mut quick = false;
@@ -167,9 +180,12 @@ fn run() -> Result<()> {
     ));
     let entries = data::entries(&ctx.cache, ctx.plan.max_n())?;
 
-    // `--only <name>` (for development) runs one group of workloads.
+    // `--only <name>` runs one group of workloads and merges its figures into the report.
     let wanted = |name: &str| only.as_deref().is_none_or(|o| o == name);
     let rates = local::ed25519_rates(&ctx, &entries, &mut report)?;
+    if only.is_some() {
+        report.forget();
+    }
     if wanted("insert") {
         local::local_insert(&ctx, &mut report)?;
     }
@@ -191,14 +207,20 @@ fn run() -> Result<()> {
     if wanted("bootstrap") {
         sync::bootstrap(&ctx, &entries, &mut report)?;
     }
-    drop(entries);
     if wanted("loopback") {
-        sync::loopback(&mut report);
+        loopback::loopback(&ctx, &entries, &mut report)?;
     }
+    drop(entries);
 
     report.load_after = load_average();
     report.finish(started.elapsed());
-    report.write(&out)?;
+    // A `--only` run replaces its own sections and targets in an existing report and leaves
+    // the rest of it alone.
+    if only.is_some() {
+        report.merge_into(&out)?;
+    } else {
+        report.write(&out)?;
+    }
     progress(&format!(
         "wrote {} in {}",
         out.display(),

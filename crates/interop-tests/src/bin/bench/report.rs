@@ -66,6 +66,13 @@ impl Report {
         self.sections.push((title.to_string(), body.to_string()));
     }
 
+    /// Drops the sections and targets recorded so far (a `--only` run measures the Ed25519
+    /// rates for its own use, but merges only its group's figures).
+    pub(crate) fn forget(&mut self) {
+        self.sections.clear();
+        self.targets.clear();
+    }
+
     pub(crate) fn target(&mut self, t: Target) {
         self.targets.push(t);
     }
@@ -80,6 +87,47 @@ impl Report {
             std::fs::write(dir.join(CHART), self.svg())?;
         }
         std::fs::write(out, self.markdown())?;
+        Ok(())
+    }
+
+    /// Merges this (partial, `--only`) run into the report at `out`: each of its sections
+    /// replaces the section whose title starts the same way (up to " (") or is appended; each
+    /// of its targets replaces the row of the same name or is appended to the targets table.
+    /// Everything else in the file, and the chart, stays as the earlier run wrote it. Without
+    /// a report at `out`, writes a whole (partial) report instead.
+    pub(crate) fn merge_into(&self, out: &Path) -> Result<()> {
+        let Ok(mut doc) = std::fs::read_to_string(out) else {
+            return self.write(out);
+        };
+        let stamp = format!(
+            "Merged into this file from a later run: `{}`, {} (UTC), {}, load average {} at \
+             the start and {} at the end, run time {}. The other sections come from the run \
+             described at the top.",
+            self.command,
+            today(),
+            machine(),
+            self.load_before,
+            self.load_after,
+            fmt_duration(self.elapsed)
+        );
+        for t in &self.targets {
+            let mut row = target_row(t);
+            row[2] += &format!(" (merged: `{}`, {})", self.command, today());
+            let line = format!("| {} |", row.join(" | "));
+            let prefix = format!("| {} |", t.name);
+            doc = replace_or_insert_row(&doc, &prefix, &line);
+        }
+        for (title, body) in &self.sections {
+            let key = title.split(" (").next().unwrap_or(title);
+            let section = format!("## {title}\n\n_{stamp}_\n\n{body}\n\n");
+            doc = replace_or_append_section(&doc, &format!("## {key}"), &section);
+        }
+        if !doc.contains(MERGED_NOTE)
+            && let Some(at) = doc.find("\n\n## Run")
+        {
+            doc.insert_str(at, &format!("\n\n{MERGED_NOTE}"));
+        }
+        std::fs::write(out, doc)?;
         Ok(())
     }
 
@@ -127,21 +175,7 @@ impl Report {
         );
         let _ = writeln!(s, "- run time: {}\n", fmt_duration(self.elapsed));
         let _ = writeln!(s, "## Targets\n");
-        let rows = self
-            .targets
-            .iter()
-            .map(|t| {
-                vec![
-                    t.name.clone(),
-                    match t.met {
-                        Some(true) => "**met**".into(),
-                        Some(false) => "**not met**".into(),
-                        None => "not measured".into(),
-                    },
-                    t.measured.clone(),
-                ]
-            })
-            .collect();
+        let rows = self.targets.iter().map(target_row).collect();
         s += &table(&["target", "verdict", "measured"], rows);
         let _ = writeln!(
             s,
@@ -287,6 +321,70 @@ impl Report {
         }
         s += "</svg>\n";
         s
+    }
+}
+
+/// The line a report of a whole run gets when a later `--only` run is merged into it.
+const MERGED_NOTE: &str = "Sections whose first line says \"Merged into this file\" were \
+    measured later by a `--only` run of one group of workloads and merged into this report; \
+    that line names their command, date and machine load.";
+
+fn target_row(t: &Target) -> Vec<String> {
+    vec![
+        t.name.clone(),
+        match t.met {
+            Some(true) => "**met**".into(),
+            Some(false) => "**not met**".into(),
+            None => "not measured".into(),
+        },
+        t.measured.clone(),
+    ]
+}
+
+/// `doc` with the line starting with `prefix` replaced by `line`, or with `line` added at the
+/// end of the first table after "## Targets".
+fn replace_or_insert_row(doc: &str, prefix: &str, line: &str) -> String {
+    let mut lines: Vec<String> = doc.lines().map(str::to_string).collect();
+    if let Some(l) = lines.iter_mut().find(|l| l.starts_with(prefix)) {
+        *l = line.to_string();
+    } else if let Some(start) = lines.iter().position(|l| l == "## Targets") {
+        let table_start = lines[start..]
+            .iter()
+            .position(|l| l.starts_with('|'))
+            .map_or(start + 1, |p| start + p);
+        let end = lines[table_start..]
+            .iter()
+            .position(|l| !l.starts_with('|'))
+            .map_or(lines.len(), |p| table_start + p);
+        lines.insert(end, line.to_string());
+    } else {
+        lines.push(line.to_string());
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// `doc` with the section whose heading line starts with `heading` replaced by `section`
+/// (up to the next "## " heading), or with `section` appended.
+fn replace_or_append_section(doc: &str, heading: &str, section: &str) -> String {
+    let start = doc
+        .match_indices("## ")
+        .map(|(i, _)| i)
+        .find(|&i| (i == 0 || doc[..i].ends_with('\n')) && doc[i..].starts_with(heading));
+    match start {
+        Some(i) => {
+            let end = doc[i + 3..]
+                .find("\n## ")
+                .map_or(doc.len(), |p| i + 3 + p + 1);
+            format!("{}{section}{}", &doc[..i], &doc[end..])
+        }
+        None => {
+            let mut out = doc.trim_end().to_string();
+            out += "\n\n";
+            out += section;
+            out
+        }
     }
 }
 

@@ -18,16 +18,22 @@ use crate::report::{ChartPoint, Report, Target, table};
 use crate::stats::{Timings, fmt_bytes};
 use crate::{BUDGET, Ctx, progress};
 
-fn their_id() -> iroh_docs::NamespaceId {
+pub(crate) fn their_id() -> iroh_docs::NamespaceId {
     iroh_docs::NamespaceId::from(namespace().id().as_bytes())
 }
 
 /// Our store file holding `entries` (built in this run: our format may change between runs).
 fn ours_base(ctx: &Ctx, entries: &[SignedEntry]) -> Result<PathBuf> {
-    let path = ctx
-        .work
-        .path()
-        .join(format!("ours-base-{}.redb", entries.len()));
+    ours_base_at(ctx, entries, 0)
+}
+
+/// [`ours_base`] for entries that start at index `offset` of the generated sequence.
+pub(crate) fn ours_base_at(ctx: &Ctx, entries: &[SignedEntry], offset: u64) -> Result<PathBuf> {
+    let path = ctx.work.path().join(if offset == 0 {
+        format!("ours-base-{}.redb", entries.len())
+    } else {
+        format!("ours-base-{offset}+{}.redb", entries.len())
+    });
     if path.exists() {
         return Ok(path);
     }
@@ -47,9 +53,16 @@ fn ours_base(ctx: &Ctx, entries: &[SignedEntry]) -> Result<PathBuf> {
 /// The reference's store file holding `entries`. Loading it means verifying every signature
 /// (iroh-docs has no other way in), so it is cached across runs; iroh-docs is pinned.
 fn theirs_base(ctx: &Ctx, entries: &[SignedEntry]) -> Result<PathBuf> {
-    let path = ctx
-        .cache
-        .join(format!("iroh-docs-0.101.0-v1-{}.redb", entries.len()));
+    theirs_base_at(ctx, entries, 0)
+}
+
+/// [`theirs_base`] for entries that start at index `offset` of the generated sequence.
+pub(crate) fn theirs_base_at(ctx: &Ctx, entries: &[SignedEntry], offset: u64) -> Result<PathBuf> {
+    let path = ctx.cache.join(if offset == 0 {
+        format!("iroh-docs-0.101.0-v1-{}.redb", entries.len())
+    } else {
+        format!("iroh-docs-0.101.0-v1-{offset}+{}.redb", entries.len())
+    });
     if path.exists() {
         return Ok(path);
     }
@@ -79,7 +92,7 @@ fn theirs_base(ctx: &Ctx, entries: &[SignedEntry]) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn copy_to(ctx: &Ctx, from: &Path, name: &str) -> Result<PathBuf> {
+pub(crate) fn copy_to(ctx: &Ctx, from: &Path, name: &str) -> Result<PathBuf> {
     let to = ctx.work.path().join(name);
     std::fs::copy(from, &to).with_context(|| format!("copying {}", from.display()))?;
     Ok(to)
@@ -348,7 +361,7 @@ struct ChildResult {
     reset: bool,
 }
 
-fn status_kb(field: &str) -> u64 {
+pub(crate) fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -491,7 +504,7 @@ fn run_child(ctx: &Ctx, imp: &str, n: u64, source: &Path) -> Result<ChildResult>
     })
 }
 
-fn mib(kb: u64) -> String {
+pub(crate) fn mib(kb: u64) -> String {
     format!("{:.0} MiB", kb as f64 / 1024.0)
 }
 
@@ -610,15 +623,4 @@ pub(crate) fn bootstrap(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report)
         });
     }
     Ok(())
-}
-
-/// Two nodes over loopback: not part of this version of the benchmark.
-pub(crate) fn loopback(report: &mut Report) {
-    report.section(
-        "Two nodes over loopback (N = 100k, d = 1000)",
-        "Not run. `sync-net`'s session layer (`connect_and_sync`, `offline_endpoint`) landed \
-         while this benchmark was being written; the workload needs both a docsync node and a \
-         full iroh-docs node (its engine) on loopback endpoints, and must run inside the \
-         loopback-only network namespace (`shared/tools/offline`). It is left for a follow-up.",
-    );
 }
