@@ -638,20 +638,26 @@ pub(crate) fn loopback(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) 
             ("iroh-docs 0.101", &theirs, String::new()),
         ] {
             let r = &s.last;
-            let mut note = note;
+            let mut notes: Vec<String> = vec![note];
             if r.sync_connections != 1 {
-                note += &format!(" {} sync connections", r.sync_connections);
+                notes.push(format!(
+                    "{} sync connections opened before both nodes were done (follow-up \
+                     sessions the nodes started themselves; their bytes are counted)",
+                    r.sync_connections
+                ));
             }
             if s.failed_runs > 0 {
-                note += &format!(
-                    " in {} of {} runs a node reported the session as failed (the entry sets \
-                     were complete)",
+                notes.push(format!(
+                    "in {} of {} runs a node reported the session as failed, yet the entry \
+                     sets were complete (the close race, protocol notes §11)",
                     s.failed_runs, s.runs
-                );
+                ));
             }
             if !r.reset {
-                note += " (high-water mark not reset: the peak includes the setup)";
+                notes.push("high-water mark not reset: the peak includes the setup".into());
             }
+            notes.retain(|n| !n.is_empty());
+            let note = notes.join("; ");
             rows.push(vec![
                 name.to_string(),
                 label.clone(),
@@ -669,7 +675,7 @@ pub(crate) fn loopback(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) 
                     r.inserted_b,
                     rate(r.inserted_b, &s.timings)
                 ),
-                note.trim().to_string(),
+                note,
             ]);
         }
         let speed_v = speed.unwrap_or(0.0);
