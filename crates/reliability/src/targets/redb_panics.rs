@@ -15,8 +15,8 @@
 
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Once;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Once, OnceLock};
 
 thread_local! {
     static CONTAINING: Cell<bool> = const { Cell::new(false) };
@@ -31,6 +31,13 @@ fn in_redb(file: &str) -> bool {
     file.replace('\\', "/").contains("/redb-")
 }
 
+/// Whether to print the contained panics with a backtrace (`RELIABILITY_SHOW_REDB_PANICS`
+/// set), to debug the store's guard.
+fn show() -> bool {
+    static SHOW: OnceLock<bool> = OnceLock::new();
+    *SHOW.get_or_init(|| std::env::var_os("RELIABILITY_SHOW_REDB_PANICS").is_some())
+}
+
 fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
@@ -42,6 +49,10 @@ fn install_hook() {
                 if in_redb {
                     SEEN.fetch_add(1, Ordering::SeqCst);
                     SEEN_HERE.with(|n| n.set(n.get() + 1));
+                    if show() {
+                        eprintln!("contained panic inside redb: {info}");
+                        eprintln!("{}", std::backtrace::Backtrace::force_capture());
+                    }
                     return;
                 }
             }

@@ -260,7 +260,9 @@ fn redb_still_panics_on_one_flipped_bit() {
 
 /// Single-bit flips of the `redb_file` target's small store: each one opened, checked, read,
 /// written and closed, and no panic may come out of `RedbStore`. `RELIABILITY_BIT_FLIPS` is
-/// `all` (every bit of the file) or a number of bits spread evenly over it (default 256).
+/// `all` (every bit of the file) or a number of bits spread evenly over it (default 256);
+/// `RELIABILITY_BIT_FLIPS_FROM` skips the bits below it, `RELIABILITY_BIT_FLIPS_TRACE` prints
+/// each bit before trying it.
 #[test]
 fn single_bit_flips() {
     let bits = targets::valid_image().len() * 8;
@@ -272,7 +274,18 @@ fn single_bit_flips() {
     let started = Instant::now();
     // An odd stride, so that the sample visits every bit position within a byte.
     let stride = (bits / sample) | 1;
-    let survey = targets::bit_flip_survey((0..bits).step_by(stride).take(sample));
+    // Where to start, and whether to print each bit before trying it (to find the input of
+    // a crash that aborts the process).
+    let from: usize = std::env::var("RELIABILITY_BIT_FLIPS_FROM")
+        .ok()
+        .map_or(0, |v| v.parse().unwrap());
+    let trace = std::env::var_os("RELIABILITY_BIT_FLIPS_TRACE").is_some();
+    let survey =
+        targets::bit_flip_survey((from..bits).step_by(stride).take(sample).inspect(|bit| {
+            if trace {
+                eprintln!("bit {bit}");
+            }
+        }));
     eprintln!(
         "single-bit flips of a {}-byte store: {survey:?} in {:.1}s",
         bits / 8,
