@@ -36,7 +36,8 @@ pub struct ActorConfig {
     /// The longest time an acknowledged write waits for its commit. Default 500 ms, as the
     /// reference: a crash loses at most this window of acknowledged, unflushed writes.
     pub max_commit_delay: Duration,
-    /// Commit after this many writes even if the delay has not passed. Default 10 000.
+    /// Commit after this many writes even if the delay has not passed. Default 65 536 (the
+    /// store's own default batch: fewer commits make bulk writes faster).
     pub max_batch_writes: usize,
     /// Events buffered per document for subscribers; a subscriber further behind is told how
     /// many it missed. Default 1024.
@@ -48,8 +49,8 @@ pub struct ActorConfig {
     /// The reconciliation configuration of sessions on this node.
     pub sync: ranger::Config,
     /// Threads that verify the signatures of one incoming sync message together (batch
-    /// verification, [`sync_core::SignedEntry::validate_batch`]). Default: the available
-    /// parallelism of the machine.
+    /// verification, [`sync_core::SignedEntry::validate_batch`]) and that sign the local writes
+    /// waiting in the channel together. Default: the available parallelism of the machine.
     pub verify_threads: NonZeroUsize,
     /// The name of the actor thread.
     pub thread_name: String,
@@ -60,7 +61,7 @@ impl Default for ActorConfig {
         Self {
             channel_capacity: 1024,
             max_commit_delay: Duration::from_millis(500),
-            max_batch_writes: 10_000,
+            max_batch_writes: 65_536,
             event_capacity: 1024,
             query_chunk: 256,
             validation: sync_core::ValidationConfig::default(),
@@ -86,6 +87,7 @@ pub(crate) struct Actor {
     pub(crate) config: ActorConfig,
     pub(crate) metrics: Metrics,
     pub(crate) content_status: Option<ContentStatusFn>,
+    pub(crate) signer: Signer,
     dirty_writes: usize,
     dirty_since: Option<Instant>,
 }
@@ -100,8 +102,100 @@ enum Stop {
 
 pub(crate) enum Request {
     Run(Action),
+    /// A local write, kept apart from [`Request::Run`] so that the writes waiting in the channel
+    /// can be signed together on several threads ([`crate::handle::insert_local_batch`]).
+    InsertLocal(LocalInsert),
     Shutdown(oneshot::Sender<Box<dyn Any + Send>>),
 }
+
+/// What [`crate::SyncHandle::insert_local`] asks for.
+pub(crate) struct LocalInsert {
+    pub(crate) namespace: NamespaceId,
+    pub(crate) author: sync_core::AuthorId,
+    pub(crate) key: bytes::Bytes,
+    pub(crate) hash: ContentHash,
+    pub(crate) len: u64,
+    pub(crate) reply: oneshot::Sender<Result<sync_core::SignedEntry, crate::ActorError>>,
+}
+
+/// An entry to sign.
+pub(crate) struct SignJob {
+    pub(crate) secret: sync_core::NamespaceSecret,
+    pub(crate) author: sync_core::Author,
+    pub(crate) key: bytes::Bytes,
+    pub(crate) record: sync_core::Record,
+}
+
+impl SignJob {
+    fn sign(self) -> sync_core::SignedEntry {
+        sync_core::SignedEntry::create(&self.secret, &self.author, &self.key, self.record)
+    }
+}
+
+type SignRequest = (
+    Vec<SignJob>,
+    std::sync::mpsc::SyncSender<Vec<sync_core::SignedEntry>>,
+);
+
+/// A second thread that signs part of a batch of local writes while the actor thread signs the
+/// rest. Started on first use; it ends when the actor drops it.
+#[derive(Default)]
+pub(crate) struct Signer {
+    jobs: Option<std::sync::mpsc::Sender<SignRequest>>,
+    failed: bool,
+}
+
+impl Signer {
+    /// Signs every job, in order.
+    pub(crate) fn sign_all(&mut self, mut jobs: Vec<SignJob>) -> Vec<sync_core::SignedEntry> {
+        if jobs.len() < 2 || self.failed {
+            return jobs.into_iter().map(SignJob::sign).collect();
+        }
+        let theirs = jobs.split_off(jobs.len() / 2);
+        let (reply, results) = std::sync::mpsc::sync_channel(1);
+        let sent = match self.sender() {
+            Some(tx) => tx.send((theirs, reply)).map_err(|e| e.0.0),
+            None => Err(theirs),
+        };
+        let mut signed: Vec<sync_core::SignedEntry> = jobs.into_iter().map(SignJob::sign).collect();
+        match sent {
+            Ok(()) => match results.recv() {
+                Ok(rest) => signed.extend(rest),
+                // The thread is gone with the jobs: nothing to finish them with; the caller
+                // answers the writes left unsigned with an error.
+                Err(_) => self.failed = true,
+            },
+            Err(theirs) => {
+                self.failed = true;
+                signed.extend(theirs.into_iter().map(SignJob::sign));
+            }
+        }
+        signed
+    }
+
+    fn sender(&mut self) -> Option<&std::sync::mpsc::Sender<SignRequest>> {
+        if self.jobs.is_none() {
+            let (tx, rx) = std::sync::mpsc::channel::<SignRequest>();
+            let spawned = std::thread::Builder::new()
+                .name("sync-actor-signer".into())
+                .spawn(move || {
+                    for (jobs, reply) in rx {
+                        let _ = reply.send(jobs.into_iter().map(SignJob::sign).collect());
+                    }
+                });
+            if spawned.is_err() {
+                self.failed = true;
+                return None;
+            }
+            self.jobs = Some(tx);
+        }
+        self.jobs.as_ref()
+    }
+}
+
+/// The most local writes taken from the channel at once: a bounded chunk of work, so that
+/// other requests wait at most this many signatures and inserts.
+const MAX_LOCAL_BATCH: usize = 64;
 
 impl Actor {
     pub(crate) fn new(
@@ -115,6 +209,7 @@ impl Actor {
             config,
             metrics: Metrics::default(),
             content_status,
+            signer: Signer::default(),
             dirty_writes: 0,
             dirty_since: None,
         }
@@ -167,18 +262,43 @@ impl Actor {
             // Without a runtime nothing can be served; dropping the receiver tells every caller.
             Err(_) => return,
         };
+        // A request taken from the channel while gathering local writes, served next.
+        let mut held: Option<Request> = None;
         loop {
-            let next = runtime.block_on(async {
-                match self.until_commit() {
-                    None => requests.recv().await.ok_or(Stop::Disconnected),
-                    Some(wait) => match tokio::time::timeout(wait, requests.recv()).await {
-                        Ok(Some(request)) => Ok(request),
-                        Ok(None) => Err(Stop::Disconnected),
-                        Err(_) => Err(Stop::Timeout),
-                    },
-                }
-            });
+            let next = match held.take() {
+                Some(request) => Ok(request),
+                None => runtime.block_on(async {
+                    match self.until_commit() {
+                        None => requests.recv().await.ok_or(Stop::Disconnected),
+                        Some(wait) => match tokio::time::timeout(wait, requests.recv()).await {
+                            Ok(Some(request)) => Ok(request),
+                            Ok(None) => Err(Stop::Disconnected),
+                            Err(_) => Err(Stop::Timeout),
+                        },
+                    }
+                }),
+            };
             match next {
+                Ok(Request::InsertLocal(first)) => {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_LOCAL_BATCH {
+                        match requests.try_recv() {
+                            Ok(Request::InsertLocal(job)) => batch.push(job),
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    self.metrics.requests += batch.len() as u64;
+                    // A panic fails the writes of this batch (their replies are dropped).
+                    let run =
+                        AssertUnwindSafe(|| crate::handle::insert_local_batch(&mut self, batch));
+                    if std::panic::catch_unwind(run).is_err() {
+                        self.metrics.requests_failed += 1;
+                    }
+                }
                 Ok(Request::Run(action)) => {
                     self.metrics.requests += 1;
                     // A panic fails that one request (its reply is dropped) and nothing else.

@@ -14,7 +14,9 @@ use sync_core::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::actor::{Action, Actor, ActorConfig, ContentStatusFn, OpenReplica, Request};
+use crate::actor::{
+    Action, Actor, ActorConfig, ContentStatusFn, LocalInsert, OpenReplica, Request, SignJob,
+};
 use crate::error::ActorError;
 use crate::events::{Event, Subscription};
 use crate::metrics::Metrics;
@@ -361,13 +363,24 @@ impl SyncHandle {
         if len == 0 || hash == ContentHash::EMPTY {
             return Err(ActorError::EntryIsEmpty);
         }
-        let key = key.into();
-        self.call(move |actor| {
-            let record = Record::new(hash, len, now_micros());
-            let (entry, _removed) = local_write(actor, namespace, author, &key, record)?;
-            Ok(entry)
-        })
-        .await
+        let (reply, rx) = oneshot::channel();
+        let job = LocalInsert {
+            namespace,
+            author,
+            key: key.into(),
+            hash,
+            len,
+            reply,
+        };
+        self.tx
+            .send(Request::InsertLocal(job))
+            .await
+            .map_err(|_| ActorError::Stopped)?;
+        match rx.await {
+            Ok(result) => result,
+            Err(_) if self.tx.is_closed() => Err(ActorError::Stopped),
+            Err(_) => Err(ActorError::RequestFailed),
+        }
     }
 
     /// Hashes `data` and writes an entry for it (the content itself is not stored here).
@@ -652,6 +665,24 @@ fn syncing(actor: &mut Actor, namespace: NamespaceId) -> Result<&mut OpenReplica
     Ok(open)
 }
 
+/// The keys that sign a local write to `namespace` by `author`.
+fn signing_keys(
+    actor: &mut Actor,
+    namespace: NamespaceId,
+    author: AuthorId,
+) -> Result<(NamespaceSecret, Author), ActorError> {
+    let secret = open_mut(actor, namespace)?
+        .capability
+        .secret()
+        .map_err(|_| ActorError::ReadOnly(namespace))?
+        .clone();
+    let author = actor
+        .store
+        .author(&author)?
+        .ok_or(ActorError::AuthorNotFound(author))?;
+    Ok((secret, author))
+}
+
 /// Signs and stores a local entry; emits the event. Returns the entry and the removed count.
 fn local_write(
     actor: &mut Actor,
@@ -660,18 +691,51 @@ fn local_write(
     key: &[u8],
     record: Record,
 ) -> Result<(SignedEntry, u64), ActorError> {
-    let open = open_mut(actor, namespace)?;
-    let secret = open
-        .capability
-        .secret()
-        .map_err(|_| ActorError::ReadOnly(namespace))?
-        .clone();
-    let events = open.events.clone();
-    let author = actor
-        .store
-        .author(&author)?
-        .ok_or(ActorError::AuthorNotFound(author))?;
-    let entry = SignedEntry::create(&secret, &author, key, record);
+    let (secret, author) = signing_keys(actor, namespace, author)?;
+    store_local(actor, SignedEntry::create(&secret, &author, key, record))
+}
+
+/// Serves local writes taken from the channel together, in arrival order: timestamps and keys
+/// are taken in that order, the entries are signed (two signatures per entry are most of a
+/// local write's cost) with half of them on the actor's signing thread when there are several,
+/// then stored in that order.
+pub(crate) fn insert_local_batch(actor: &mut Actor, jobs: Vec<LocalInsert>) {
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut work: Vec<SignJob> = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match signing_keys(actor, job.namespace, job.author) {
+            Ok((secret, author)) => {
+                let record = Record::new(job.hash, job.len, now_micros());
+                work.push(SignJob {
+                    secret,
+                    author,
+                    key: job.key,
+                    record,
+                });
+                replies.push((job.reply, true));
+            }
+            Err(e) => {
+                let _ = job.reply.send(Err(e));
+            }
+        }
+    }
+    let signed = actor.signer.sign_all(work);
+    let mut signed = signed.into_iter();
+    for (reply, _) in replies {
+        let result = match signed.next() {
+            Some(entry) => store_local(actor, entry).map(|(entry, _)| entry),
+            None => Err(ActorError::RequestFailed),
+        };
+        let _ = reply.send(result);
+    }
+}
+
+/// Stores a local entry signed for an open document; emits the event. Returns the entry and
+/// the removed count.
+fn store_local(actor: &mut Actor, entry: SignedEntry) -> Result<(SignedEntry, u64), ActorError> {
+    let namespace = entry.namespace();
+    let record = *entry.record();
+    let events = open_mut(actor, namespace)?.events.clone();
     entry.validate(
         namespace,
         record.timestamp(),

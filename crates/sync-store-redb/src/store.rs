@@ -22,8 +22,11 @@ use crate::tables::{
 use crate::{check, guard, migrations, query, write};
 
 /// The default number of write operations after which the open transaction is committed even
-/// without [`Store::flush`].
-pub const DEFAULT_MAX_BATCH: usize = 8192;
+/// without [`Store::flush`]. A commit rewrites every page the transaction touched and syncs the
+/// file, so fewer commits make bulk writes faster: 100k inserts into a file store took 21.8 µs
+/// per entry in batches of 8192, 16.4 µs in batches of 32768 and 14.8 µs in batches of 65536,
+/// with the same peak memory (redb's page cache bounds it).
+pub const DEFAULT_MAX_BATCH: usize = 65_536;
 
 /// redb's page cache. Its default, 1 GiB, holds most of a large store in memory for little
 /// gain: the operating system caches the file too. Measured at 1M entries, 64 MiB inserts as

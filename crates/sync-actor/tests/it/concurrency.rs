@@ -117,3 +117,62 @@ async fn a_long_query_interleaves_with_other_documents() {
         "small request completed at position {small_at}: {log:?}"
     );
 }
+
+/// Local writes that wait together are signed together; each still gets its own verdict: a
+/// write by an unknown author or to a document that is not open fails alone, the others are
+/// stored with valid signatures and the entry that was returned.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn writes_signed_together_fail_alone_and_verify() {
+    let handle = SyncHandle::spawn(MemStore::new(), ActorConfig::default());
+    let author = handle.create_author().await.unwrap();
+    let unknown = sync_core::Author::from_bytes(&[99; 32]).id();
+    let ns = handle.create_replica().await.unwrap().id();
+    let closed = handle.create_replica().await.unwrap().id();
+    let _guard = handle.open(ns, OpenOptions::default()).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..24usize {
+        let handle = handle.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            for i in 0..20 {
+                let (doc, who) = match (t + i) % 7 {
+                    0 => (ns, unknown),
+                    1 => (closed, author),
+                    _ => (ns, author),
+                };
+                let key = format!("t{t:02}/{i:02}");
+                let result = handle
+                    .hash_and_insert(doc, who, key.clone(), key.clone())
+                    .await;
+                results.push(((t + i) % 7, key, result));
+            }
+            results
+        }));
+    }
+    let mut stored = 0;
+    for task in tasks {
+        for (kind, key, result) in task.await.unwrap() {
+            match kind {
+                0 => assert!(
+                    matches!(result, Err(sync_actor::ActorError::AuthorNotFound(a)) if a == unknown),
+                    "{key}: {result:?}"
+                ),
+                1 => assert!(
+                    matches!(result, Err(sync_actor::ActorError::NotOpen(d)) if d == closed),
+                    "{key}: {result:?}"
+                ),
+                _ => {
+                    assert_eq!(result.unwrap(), sync_core::ContentHash::of(key.as_bytes()));
+                    stored += 1;
+                }
+            }
+        }
+    }
+    let all = handle.query(ns, Query::all()).collect().await.unwrap();
+    assert_eq!(all.len(), stored);
+    for e in &all {
+        e.verify().unwrap();
+        assert_eq!(e.author(), author);
+        assert_eq!(e.content_hash(), sync_core::ContentHash::of(e.key()));
+    }
+}
