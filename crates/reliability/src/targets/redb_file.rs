@@ -201,6 +201,19 @@ pub struct Survey {
     pub escaped: u64,
 }
 
+impl Survey {
+    /// Adds the counts of `other`.
+    pub fn add(&mut self, other: &Survey) {
+        self.tried += other.tried;
+        self.open_panicked += other.open_panicked;
+        self.open_failed += other.open_failed;
+        self.poisoned += other.poisoned;
+        self.opened_clean += other.opened_clean;
+        self.opened_with_errors += other.opened_with_errors;
+        self.escaped += other.escaped;
+    }
+}
+
 /// Flips each bit of [`valid_image`] named in `bits` (bit `i` is bit `i % 8` of byte `i / 8`),
 /// one at a time, and runs [`open_damaged`] on the result, counting outcomes instead of
 /// stopping at a failure.

@@ -280,12 +280,18 @@ fn single_bit_flips() {
         .ok()
         .map_or(0, |v| v.parse().unwrap());
     let trace = std::env::var_os("RELIABILITY_BIT_FLIPS_TRACE").is_some();
-    let survey =
-        targets::bit_flip_survey((from..bits).step_by(stride).take(sample).inspect(|bit| {
-            if trace {
-                eprintln!("bit {bit}");
-            }
-        }));
+    let mut survey = targets::Survey::default();
+    for bit in (from..bits).step_by(stride).take(sample) {
+        if !trace {
+            survey.add(&targets::bit_flip_survey([bit]));
+            continue;
+        }
+        // One line before and one after each bit: a bit with only the first aborted.
+        eprintln!("try {bit}");
+        let one = targets::bit_flip_survey([bit]);
+        eprintln!("bit {bit} {one:?}");
+        survey.add(&one);
+    }
     eprintln!(
         "single-bit flips of a {}-byte store: {survey:?} in {:.1}s",
         bits / 8,
