@@ -114,7 +114,10 @@ pub(crate) const LAYERS: &[Layer] = &[
 /// This catches what the per-package `forbidden` lists do not mention, e.g. `xtask` naming `redb`.
 pub(crate) const EXCLUSIVE: &[(&str, &[&str])] = &[
     ("redb", &["sync-store-redb", "interop-tests"]),
-    ("iroh", &["sync-net", "docsync", "interop-tests", "reliability"]),
+    (
+        "iroh",
+        &["sync-net", "docsync", "interop-tests", "reliability"],
+    ),
     ("iroh-docs", &["interop-tests"]),
 ];
 
