@@ -124,12 +124,23 @@ impl SyncHandle {
         &self,
         f: impl FnOnce(&mut Actor) -> Result<R, ActorError> + Send + 'static,
     ) -> Result<R, ActorError> {
+        self.request(|reply| {
+            let action: Action = Box::new(move |actor| {
+                let _ = reply.send(f(actor));
+            });
+            Request::Run(action)
+        })
+        .await
+    }
+
+    /// Sends the request built around a fresh reply channel and waits for the reply.
+    async fn request<R>(
+        &self,
+        build: impl FnOnce(oneshot::Sender<Result<R, ActorError>>) -> Request,
+    ) -> Result<R, ActorError> {
         let (reply, rx) = oneshot::channel();
-        let action: Action = Box::new(move |actor| {
-            let _ = reply.send(f(actor));
-        });
         self.tx
-            .send(Request::Run(action))
+            .send(build(reply))
             .await
             .map_err(|_| ActorError::Stopped)?;
         match rx.await {
@@ -363,24 +374,18 @@ impl SyncHandle {
         if len == 0 || hash == ContentHash::EMPTY {
             return Err(ActorError::EntryIsEmpty);
         }
-        let (reply, rx) = oneshot::channel();
-        let job = LocalInsert {
-            namespace,
-            author,
-            key: key.into(),
-            hash,
-            len,
-            reply,
-        };
-        self.tx
-            .send(Request::InsertLocal(job))
-            .await
-            .map_err(|_| ActorError::Stopped)?;
-        match rx.await {
-            Ok(result) => result,
-            Err(_) if self.tx.is_closed() => Err(ActorError::Stopped),
-            Err(_) => Err(ActorError::RequestFailed),
-        }
+        let key = key.into();
+        self.request(|reply| {
+            Request::InsertLocal(LocalInsert {
+                namespace,
+                author,
+                key,
+                hash,
+                len,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Hashes `data` and writes an entry for it (the content itself is not stored here).
@@ -712,7 +717,7 @@ pub(crate) fn insert_local_batch(actor: &mut Actor, jobs: Vec<LocalInsert>) {
                     key: job.key,
                     record,
                 });
-                replies.push((job.reply, true));
+                replies.push(job.reply);
             }
             Err(e) => {
                 let _ = job.reply.send(Err(e));
@@ -721,7 +726,7 @@ pub(crate) fn insert_local_batch(actor: &mut Actor, jobs: Vec<LocalInsert>) {
     }
     let signed = actor.signer.sign_all(work);
     let mut signed = signed.into_iter();
-    for (reply, _) in replies {
+    for reply in replies {
         let result = match signed.next() {
             Some(entry) => store_local(actor, entry).map(|(entry, _)| entry),
             None => Err(ActorError::RequestFailed),

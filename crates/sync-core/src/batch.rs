@@ -82,6 +82,9 @@ pub(crate) fn verify_all(
     let sigs: Vec<&Sig> = prepared.iter().flatten().flatten().collect();
     let holds = batch_holds(&keys, &sigs, threads);
     let slow: Vec<bool> = prepared.iter().map(|p| !holds || p.is_none()).collect();
+    if !slow.contains(&true) {
+        return vec![Ok(()); entries.len()];
+    }
     let indexed: Vec<(&SignedEntry, bool)> = entries.iter().copied().zip(slow).collect();
     par_chunks(&indexed, threads, |chunk| {
         chunk
@@ -179,10 +182,10 @@ impl Keys {
         Self { index, points }
     }
 
-    /// The key's index and point if it is usable on the fast path.
-    fn usable(&self, bytes: &[u8; 32]) -> Option<(usize, EdwardsPoint)> {
+    /// The key's index if it is usable on the fast path.
+    fn usable(&self, bytes: &[u8; 32]) -> Option<usize> {
         let i = *self.index.get(bytes)?;
-        Some((i, (*self.points.get(i)?)?))
+        self.points.get(i)?.as_ref().map(|_| i)
     }
 }
 
@@ -211,7 +214,7 @@ fn prepare(entry: &SignedEntry, keys: &Keys) -> Option<[Sig; 2]> {
 
 /// The signature on the fast path, or `None` if it must be verified one by one.
 fn fast_sig(keys: &Keys, key_bytes: &[u8; 32], sig_bytes: &[u8; 64], msg: &[u8]) -> Option<Sig> {
-    let (key, _) = keys.usable(key_bytes)?;
+    let key = keys.usable(key_bytes)?;
     let (r_bytes, s_bytes) = sig_bytes.split_at(32);
     let r_bytes: [u8; 32] = r_bytes.try_into().ok()?;
     let s_bytes: [u8; 32] = s_bytes.try_into().ok()?;
