@@ -127,6 +127,13 @@ impl Config {
     /// send entries only where a difference is known: a peer that finds it has at most
     /// `leaf_size` entries in a differing range answers with them, as always. Either way every
     /// peer converges.
+    ///
+    /// Lazy leaves pay off while differences are sparse. In a message where at least three
+    /// quarters of the fingerprints differ from ours (a peer that lacks most of the ranges it
+    /// asks about, as in a first sync of two different documents), a leaf sent as a fingerprint
+    /// would almost surely differ too and come back as a request, costing a fingerprint part
+    /// and a round trip per entry; so in such a message leaves go out as entries even when this
+    /// is `false`.
     pub fn with_eager_leaves(mut self, eager: bool) -> Self {
         self.eager_leaves = eager;
         self

@@ -51,4 +51,4 @@ pub use message::{
 };
 pub use range::{Interval, Range};
 pub use session::{AcceptAll, Hooks, ProcessError, Session, SessionOutcome};
-pub use store::Store;
+pub use store::{Store, Summary};

@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use crate::message::{FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len};
 use crate::{
     Config, Fingerprint, Interval, Message, MessagePart, Range, RangeEntry, RangeFingerprint,
-    RangeItem, RangeKey, Store,
+    RangeItem, RangeKey, Store, Summary,
 };
 
 /// What the caller decides about the entries that pass through a session.
@@ -198,8 +198,8 @@ impl Session {
     ///   [`Fingerprint::EMPTY`]; otherwise the range is split at `split_factor - 1` pivots (the
     ///   entries of rank `floor(n * i / split_factor)` in circular order; for the whole set the
     ///   entry of rank 0 as well) and each non-empty sub-range goes out as a fingerprint if it
-    ///   holds more than `leaf_size` entries, as an item otherwise (unless leaves are lazy, see
-    ///   [`Config::with_eager_leaves`]).
+    ///   holds more than `leaf_size` entries, as an item otherwise (unless leaves are lazy and
+    ///   the message is not dense, see [`Config::with_eager_leaves`]).
     ///
     /// With a message budget, parts are handled in key order instead, and whatever does not fit
     /// is deferred *inside the reply*: the tail of an item is replaced by the fingerprint of the
@@ -251,8 +251,40 @@ impl Session {
             }
         }
 
+        // Our summaries of the fingerprint parts, computed up front where they decide how
+        // leaves go out: if most of the peer's fingerprints differ from ours, differences are
+        // dense (a peer that lacks most of the range), and a leaf sent as a fingerprint would
+        // only come back as a request for it, so leaves go out as entries at once.
+        let mut summaries: Vec<Option<Summary>> = Vec::new();
+        let mut eager = self.config.eager_leaves();
+        if !eager {
+            let (mut fingerprints, mut differing) = (0usize, 0usize);
+            for part in &parts {
+                summaries.push(match part {
+                    MessagePart::RangeFingerprint(fp) => {
+                        let ours = store
+                            .range_summary(&fp.range)
+                            .map_err(ProcessError::Store)?;
+                        fingerprints += 1;
+                        if ours.fingerprint != fp.fingerprint {
+                            differing += 1;
+                        }
+                        Some(ours)
+                    }
+                    MessagePart::RangeItem(_) => None,
+                });
+            }
+            eager =
+                differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
+        }
+
+        // Every incoming value of the message is checked in one call (one batch of signature
+        // checks), before any of them is stored; the verdicts go back to their items.
+        let mut verdicts = validate_items(hooks, &mut parts)?;
+
         let mut step = Step {
             config: self.config,
+            eager,
             budget: budget.unwrap_or(usize::MAX),
             store,
             hooks,
@@ -262,7 +294,9 @@ impl Session {
             pending: None,
         };
         let count = parts.len();
-        for (i, (part, tail)) in parts.into_iter().zip(tails).enumerate() {
+        summaries.resize(parts.len(), None);
+        for (i, ((part, tail), summary)) in parts.into_iter().zip(tails).zip(summaries).enumerate()
+        {
             let ctx = Ctx {
                 tail,
                 after_part: if i + 1 < count {
@@ -272,8 +306,11 @@ impl Session {
                 },
             };
             match part {
-                MessagePart::RangeItem(item) => step.item(item, ctx)?,
-                MessagePart::RangeFingerprint(fp) => step.fingerprint(fp, ctx)?,
+                MessagePart::RangeItem(item) => {
+                    let verdicts = verdicts.get_mut(i).map(std::mem::take).unwrap_or_default();
+                    step.item(item, verdicts, ctx)?;
+                }
+                MessagePart::RangeFingerprint(fp) => step.fingerprint(fp, summary, ctx)?,
             }
         }
         if let Some(pending) = step.pending.take() {
@@ -297,6 +334,57 @@ impl Session {
         self.outcome.entries_sent += message.value_count() as u64;
     }
 }
+
+/// Runs [`Hooks::validate_all`] once over the values of every item of `parts`; entry `i` of
+/// the result holds the verdicts on the values of `parts[i]` (empty for fingerprints).
+#[allow(clippy::type_complexity)]
+fn validate_items<E, M, H, SE>(
+    hooks: &mut H,
+    parts: &mut [MessagePart<E, M>],
+) -> Result<Vec<Vec<Result<(), H::Rejection>>>, ProcessError<SE>>
+where
+    E: RangeEntry,
+    H: Hooks<E, M>,
+{
+    let mut all = Vec::new();
+    let mut lens = Vec::with_capacity(parts.len());
+    for part in parts.iter_mut() {
+        match part {
+            MessagePart::RangeItem(item) => {
+                lens.push(item.values.len());
+                all.append(&mut item.values);
+            }
+            MessagePart::RangeFingerprint(_) => lens.push(0),
+        }
+    }
+    let verdicts = if all.is_empty() {
+        Vec::new()
+    } else {
+        hooks.validate_all(&all)
+    };
+    if verdicts.len() != all.len() {
+        return Err(ProcessError::Hooks {
+            values: all.len(),
+            verdicts: verdicts.len(),
+        });
+    }
+    // Give every item its values back, with their verdicts.
+    let mut values = all.into_iter();
+    let mut verdicts = verdicts.into_iter();
+    let mut per_part = Vec::with_capacity(parts.len());
+    for (part, len) in parts.iter_mut().zip(lens) {
+        if let MessagePart::RangeItem(item) = part {
+            item.values.extend(values.by_ref().take(len));
+        }
+        per_part.push(verdicts.by_ref().take(len).collect());
+    }
+    Ok(per_part)
+}
+
+/// A message is dense when at least `DENSE_NUMERATOR / DENSE_DENOMINATOR` of its fingerprint
+/// parts differ from ours (see [`Session::process_message`]).
+const DENSE_NUMERATOR: usize = 3;
+const DENSE_DENOMINATOR: usize = 4;
 
 /// Budget facts about the part being processed.
 #[derive(Clone, Copy)]
@@ -361,6 +449,8 @@ impl<E: RangeEntry, M> Incoming<'_, E, M> {
 /// The state of one `process_message` call.
 struct Step<'a, E: RangeEntry, M, S, H> {
     config: Config,
+    /// Leaves go out as entries (the configuration's eager leaves, or a dense message).
+    eager: bool,
     /// `usize::MAX` when unbounded.
     budget: usize,
     store: &'a mut S,
@@ -414,45 +504,48 @@ where
         Ok(())
     }
 
+    /// Answers a fingerprint part; `ours` is our summary of its range if already known.
     fn fingerprint(
         &mut self,
         part: RangeFingerprint<E::Key>,
+        ours: Option<Summary>,
         ctx: Ctx,
     ) -> Result<(), ProcessError<S::Error>> {
         let RangeFingerprint {
             range,
             fingerprint: theirs,
         } = part;
-        let ours = self
-            .store
-            .range_fingerprint(&range)
-            .map_err(ProcessError::Store)?;
-        if ours == theirs {
+        let ours = match ours {
+            Some(ours) => ours,
+            None => self
+                .store
+                .range_summary(&range)
+                .map_err(ProcessError::Store)?,
+        };
+        if ours.fingerprint == theirs {
             return Ok(());
         }
         if let Some(pending) = &mut self.pending {
             pending.push(range);
             return Ok(());
         }
-        let n = self
-            .store
-            .range_count(&range)
-            .map_err(ProcessError::Store)?;
-        if n <= self.config.leaf_size() as u64 || theirs == Fingerprint::EMPTY {
+        if ours.count <= self.config.leaf_size() as u64 || theirs == Fingerprint::EMPTY {
             let end = range.y.clone();
             let chunk = self.collect(&range, &end, ctx.after_part, None, true, ctx)?;
             self.emit(range, &end, chunk, false)
         } else {
-            self.split(range, n, ctx)
+            self.split(range, ours, ctx)
         }
     }
 
+    /// Splits `range`, of which we hold `whole`, into sub-ranges of about equal counts.
     fn split(
         &mut self,
         range: Range<E::Key>,
-        n: u64,
+        whole: Summary,
         ctx: Ctx,
     ) -> Result<(), ProcessError<S::Error>> {
+        let n = whole.count;
         let k = self.config.split_factor() as u64;
         let all = range.is_all();
         let mut ranks = Vec::new();
@@ -466,35 +559,26 @@ where
                 ranks.push(r);
             }
         }
-        let mut pivots = Vec::with_capacity(ranks.len());
-        for &r in &ranks {
-            let key = self
-                .store
-                .range_key_at(&range, r)
-                .map_err(ProcessError::Store)?;
-            // The count said rank r exists; a store that disagrees only loses a pivot.
-            if let Some(key) = key {
-                pivots.push((r, key));
-            }
-        }
+        // Each pivot with the summary of what lies before it in the range's circular order. The
+        // count said every rank exists; a store that disagrees only loses pivots.
+        let pivots = self
+            .store
+            .range_pivots(&range, &ranks)
+            .map_err(ProcessError::Store)?;
 
-        // Sub-ranges with their entry counts, in the order they are sent.
-        let mut subs: Vec<(Range<E::Key>, u64)> = Vec::with_capacity(pivots.len() + 1);
+        // Sub-ranges with their summaries, in the order they are sent.
+        let mut subs: Vec<(Range<E::Key>, Summary)> = Vec::with_capacity(pivots.len() + 1);
         let end = if all {
             if pivots.len() < 2 {
                 // Cannot happen with a consistent store (n >= 2 gives ranks 0 and >= 1).
                 // Answer with our fingerprint of the whole range; the peer splits it.
-                let fingerprint = self
-                    .store
-                    .range_fingerprint(&range)
-                    .map_err(ProcessError::Store)?;
                 let size = fingerprint_part_len(&range.x, &range.y);
                 if !self.fits(size + ctx.after_part) {
                     return self.overflow(range, size + ctx.after_part);
                 }
                 self.push(MessagePart::RangeFingerprint(RangeFingerprint {
                     range,
-                    fingerprint,
+                    fingerprint: whole.fingerprint,
                 }));
                 return Ok(());
             }
@@ -503,32 +587,37 @@ where
             for t in 0..m {
                 let i = (t + 1) % m;
                 let next = (i + 1) % m;
-                let (ri, ki) = &pivots[i];
-                let (rn, kn) = &pivots[next];
-                let count = if next == 0 { n - ri } else { rn - ri };
-                subs.push((Range::new(ki.clone(), kn.clone()), count));
+                let (ki, below_i) = &pivots[i];
+                let (kn, below_n) = &pivots[next];
+                let summary = if next == 0 {
+                    // From pivot i to the end of the circle, then up to the first pivot.
+                    whole.minus(*below_i).union(*below_n)
+                } else {
+                    below_n.minus(*below_i)
+                };
+                subs.push((Range::new(ki.clone(), kn.clone()), summary));
             }
-            pivots[1].1.clone()
+            pivots[1].0.clone()
         } else {
-            let mut start = (0u64, range.x.clone());
-            for (r, key) in pivots {
-                let (r0, k0) = std::mem::replace(&mut start, (r, key.clone()));
-                subs.push((Range::new(k0, key), r - r0));
+            let mut start = (range.x.clone(), Summary::EMPTY);
+            for (key, below) in pivots {
+                let (k0, below0) = std::mem::replace(&mut start, (key.clone(), below));
+                subs.push((Range::new(k0, key), below.minus(below0)));
             }
-            let (r0, k0) = start;
-            subs.push((Range::new(k0, range.y.clone()), n - r0));
+            let (k0, below0) = start;
+            subs.push((Range::new(k0, range.y.clone()), whole.minus(below0)));
             range.y.clone()
         };
 
         let end_len = end.encoded_len();
         let last = subs.len() - 1;
-        for (idx, (sub, count)) in subs.into_iter().enumerate() {
+        for (idx, (sub, summary)) in subs.into_iter().enumerate() {
             let after = if idx == last {
                 ctx.after_part
             } else {
                 Self::reserve_at(&sub.y, end_len, ctx)
             };
-            if count > self.config.leaf_size() as u64 || !self.config.eager_leaves() {
+            if summary.count > self.config.leaf_size() as u64 || !self.eager {
                 let size = fingerprint_part_len(&sub.x, &sub.y);
                 if !self.fits(size + after) {
                     // Defer the rest of this range as one; if nothing of it went out yet,
@@ -540,13 +629,9 @@ where
                     };
                     return self.overflow(rest, size + after);
                 }
-                let fingerprint = self
-                    .store
-                    .range_fingerprint(&sub)
-                    .map_err(ProcessError::Store)?;
                 self.push(MessagePart::RangeFingerprint(RangeFingerprint {
                     range: sub,
-                    fingerprint,
+                    fingerprint: summary.fingerprint,
                 }));
             } else {
                 let chunk = self.collect(&sub, &end, after, None, true, ctx)?;
@@ -563,7 +648,13 @@ where
         Ok(())
     }
 
-    fn item(&mut self, item: RangeItem<E, M>, ctx: Ctx) -> Result<(), ProcessError<S::Error>> {
+    /// Answers an item whose values have been validated (`verdicts[i]` on `values[i]`).
+    fn item(
+        &mut self,
+        item: RangeItem<E, M>,
+        verdicts: Vec<Result<(), H::Rejection>>,
+        ctx: Ctx,
+    ) -> Result<(), ProcessError<S::Error>> {
         let RangeItem {
             range,
             values,
@@ -604,7 +695,7 @@ where
             }
         }
 
-        self.store_values(values)?;
+        self.store_values(values, verdicts)?;
 
         if let Some(chunk) = reply {
             if chunk.values.is_empty() && matches!(chunk.end, ChunkEnd::Whole) {
@@ -626,17 +717,11 @@ where
         Ok(())
     }
 
-    fn store_values(&mut self, values: Vec<(E, M)>) -> Result<(), ProcessError<S::Error>> {
-        if values.is_empty() {
-            return Ok(());
-        }
-        let verdicts = self.hooks.validate_all(&values);
-        if verdicts.len() != values.len() {
-            return Err(ProcessError::Hooks {
-                values: values.len(),
-                verdicts: verdicts.len(),
-            });
-        }
+    fn store_values(
+        &mut self,
+        values: Vec<(E, M)>,
+        verdicts: Vec<Result<(), H::Rejection>>,
+    ) -> Result<(), ProcessError<S::Error>> {
         for ((entry, meta), verdict) in values.into_iter().zip(verdicts) {
             match verdict {
                 Err(reason) => {

@@ -50,6 +50,83 @@ pub trait Store<E: RangeEntry> {
     /// what it had (for example because it holds a newer value for the key).
     fn insert(&mut self, entry: &E) -> Result<bool, Self::Error>;
 
+    /// The number of entries of `interval` and their fingerprint, as one answer. By default
+    /// asks [`count`](Store::count) and [`fingerprint`](Store::fingerprint); a store whose index
+    /// yields both from one lookup should override it.
+    fn summary(&mut self, interval: Interval<'_, E::Key>) -> Result<Summary, Self::Error> {
+        Ok(Summary {
+            count: self.count(interval)?,
+            fingerprint: self.fingerprint(interval)?,
+        })
+    }
+
+    /// For each of `ranks` (ascending): the key of the entry of that rank among the entries of
+    /// `interval`, with the [`Summary`] of the entries of `interval` below it. Stops at the
+    /// first rank that is not below the interval's count, so the result may be shorter.
+    ///
+    /// This is what splitting a range needs: the pivots and, by differences of neighbouring
+    /// summaries, every sub-range's count and fingerprint. By default asks
+    /// [`key_at`](Store::key_at) and [`summary`](Store::summary) per rank; a store with an
+    /// aggregate index should override it with one descent per rank that sums what it skips.
+    fn pivots(
+        &mut self,
+        interval: Interval<'_, E::Key>,
+        ranks: &[u64],
+    ) -> Result<Vec<(E::Key, Summary)>, Self::Error> {
+        let mut out = Vec::with_capacity(ranks.len());
+        for &rank in ranks {
+            let Some(key) = self.key_at(interval, rank)? else {
+                break;
+            };
+            let below = match Interval::new(interval.start(), Some(&key)) {
+                Some(below) => self.summary(below)?,
+                None => Summary::EMPTY,
+            };
+            out.push((key, below));
+        }
+        Ok(out)
+    }
+
+    /// The count and fingerprint of `range`.
+    fn range_summary(&mut self, range: &Range<E::Key>) -> Result<Summary, Self::Error> {
+        if range.is_all() {
+            return self.summary(Interval::all());
+        }
+        let (first, second) = range.intervals();
+        let mut summary = self.summary(first)?;
+        if let Some(second) = second {
+            summary = summary.union(self.summary(second)?);
+        }
+        Ok(summary)
+    }
+
+    /// [`pivots`](Store::pivots) in the circular order of `range` (see [`Range`]): the
+    /// summaries count from `range.x` on, wrapping around.
+    fn range_pivots(
+        &mut self,
+        range: &Range<E::Key>,
+        ranks: &[u64],
+    ) -> Result<Vec<(E::Key, Summary)>, Self::Error> {
+        let (first, second) = range.intervals();
+        let Some(second) = second else {
+            return self.pivots(first, ranks);
+        };
+        let head = self.summary(first)?;
+        let split = ranks.partition_point(|&r| r < head.count);
+        let (in_first, in_second) = ranks.split_at(split);
+        let mut out = self.pivots(first, in_first)?;
+        if out.len() < in_first.len() {
+            return Ok(out);
+        }
+        let rest: Vec<u64> = in_second.iter().map(|r| r - head.count).collect();
+        out.extend(
+            self.pivots(second, &rest)?
+                .into_iter()
+                .map(|(key, below)| (key, head.union(below))),
+        );
+        Ok(out)
+    }
+
     /// The number of entries in `range`.
     fn range_count(&mut self, range: &Range<E::Key>) -> Result<u64, Self::Error> {
         if range.is_all() {
@@ -140,6 +217,30 @@ impl<E: RangeEntry, S: Store<E> + ?Sized> Store<E> for &mut S {
         (**self).for_each(interval, f)
     }
 
+    fn summary(&mut self, interval: Interval<'_, E::Key>) -> Result<Summary, Self::Error> {
+        (**self).summary(interval)
+    }
+
+    fn pivots(
+        &mut self,
+        interval: Interval<'_, E::Key>,
+        ranks: &[u64],
+    ) -> Result<Vec<(E::Key, Summary)>, Self::Error> {
+        (**self).pivots(interval, ranks)
+    }
+
+    fn range_summary(&mut self, range: &Range<E::Key>) -> Result<Summary, Self::Error> {
+        (**self).range_summary(range)
+    }
+
+    fn range_pivots(
+        &mut self,
+        range: &Range<E::Key>,
+        ranks: &[u64],
+    ) -> Result<Vec<(E::Key, Summary)>, Self::Error> {
+        (**self).range_pivots(range, ranks)
+    }
+
     fn insert(&mut self, entry: &E) -> Result<bool, Self::Error> {
         (**self).insert(entry)
     }
@@ -165,5 +266,41 @@ impl<E: RangeEntry, S: Store<E> + ?Sized> Store<E> for &mut S {
         F: FnMut(E) -> ControlFlow<()>,
     {
         (**self).range_for_each(range, f)
+    }
+}
+
+/// How many entries a set of entries holds and their [`Fingerprint`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Summary {
+    /// The number of entries.
+    pub count: u64,
+    /// Their fingerprint ([`Fingerprint::EMPTY`] for none).
+    pub fingerprint: Fingerprint,
+}
+
+impl Summary {
+    /// The summary of no entries.
+    pub const EMPTY: Summary = Summary {
+        count: 0,
+        fingerprint: Fingerprint::EMPTY,
+    };
+
+    /// The summary of the union of two disjoint sets.
+    #[must_use]
+    pub fn union(self, other: Summary) -> Summary {
+        Summary {
+            count: self.count.saturating_add(other.count),
+            // Both are seeded with EMPTY; XOR one seed away.
+            fingerprint: self.fingerprint ^ other.fingerprint ^ Fingerprint::EMPTY,
+        }
+    }
+
+    /// The summary of this set without `part`, a subset of it.
+    #[must_use]
+    pub fn minus(self, part: Summary) -> Summary {
+        Summary {
+            count: self.count.saturating_sub(part.count),
+            fingerprint: self.fingerprint ^ part.fingerprint ^ Fingerprint::EMPTY,
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::ops::ControlFlow;
 
-use ranger::{Fingerprint, Interval};
+use ranger::{Fingerprint, Interval, Summary};
 
 use crate::entry::{RecordIdentifier, SignedEntry};
 use crate::keys::NamespaceId;
@@ -69,6 +69,36 @@ impl<S: Store + ?Sized> ranger::Store<SignedEntry> for ReplicaStore<'_, S> {
             .store
             .fingerprint(&self.namespace, &Self::interval(interval))?;
         Ok(Fingerprint::EMPTY ^ xor)
+    }
+
+    fn summary(&mut self, interval: Interval<'_, RecordIdentifier>) -> Result<Summary, StoreError> {
+        let (count, xor) = self
+            .store
+            .summary(&self.namespace, &Self::interval(interval))?;
+        Ok(Summary {
+            count,
+            fingerprint: Fingerprint::EMPTY ^ xor,
+        })
+    }
+
+    fn pivots(
+        &mut self,
+        interval: Interval<'_, RecordIdentifier>,
+        ranks: &[u64],
+    ) -> Result<Vec<(RecordIdentifier, Summary)>, StoreError> {
+        let pivots = self
+            .store
+            .pivots(&self.namespace, &Self::interval(interval), ranks)?;
+        Ok(pivots
+            .into_iter()
+            .map(|(id, count, xor)| {
+                let summary = Summary {
+                    count,
+                    fingerprint: Fingerprint::EMPTY ^ xor,
+                };
+                (id, summary)
+            })
+            .collect())
     }
 
     fn key_at(

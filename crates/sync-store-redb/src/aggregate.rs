@@ -434,6 +434,80 @@ pub(crate) fn select(
     ns: &NamespaceId,
     rank: u64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(descend(t, ns, rank, false)?.map(|(id, _)| id))
+}
+
+/// Below this rank, [`pivots`] walks the records from the interval's start instead of descending
+/// the index once per rank: a descent reads about a hundred nodes, a walk one record per rank.
+const WALK_BELOW_RANK: u64 = 64;
+
+/// For each of `ranks` (ascending) among the records of `ns` in `[start, end)`: the record's
+/// identifier and the aggregate of the interval's records below it; stops at the first rank not
+/// below the interval's count. `start < end`.
+pub(crate) fn pivots(
+    t: &Tables<'_>,
+    ns: &NamespaceId,
+    start: Clipped<'_>,
+    end: Clipped<'_>,
+    ranks: &[u64],
+) -> Result<Vec<(Vec<u8>, Agg)>, StoreError> {
+    let mut out = Vec::with_capacity(ranks.len());
+    let Some(&last) = ranks.last() else {
+        return Ok(out);
+    };
+    let end_key = match end {
+        Clipped::At(e) => Some(e),
+        _ => None,
+    };
+    if last < WALK_BELOW_RANK {
+        let from: &[u8] = match start {
+            Clipped::At(s) => s,
+            _ => ns.as_bytes(),
+        };
+        let upper = match end_key {
+            Some(e) => Bound::Excluded(e.to_vec()),
+            None => namespace_end(ns),
+        };
+        let range = t
+            .records
+            .range::<&[u8]>((Bound::Included(from), as_slice_bound(&upper)))
+            .map_err(StoreError::backend)?;
+        let mut acc = Agg::ZERO;
+        let mut wanted = ranks.iter().peekable();
+        for (rank, item) in (0u64..).zip(range) {
+            let Some(&&next) = wanted.peek() else { break };
+            let (k, v) = item.map_err(StoreError::backend)?;
+            if rank == next {
+                out.push((k.value().to_vec(), acc));
+                wanted.next();
+            }
+            acc.add(Agg::one(record_fingerprint(k.value(), v.value())));
+        }
+        return Ok(out);
+    }
+    let base = below(t, ns, start)?;
+    for &rank in ranks {
+        let Some((id, mut prefix)) = descend(t, ns, base.count.saturating_add(rank), true)? else {
+            break;
+        };
+        if end_key.is_some_and(|e| id.as_slice() >= e) {
+            break;
+        }
+        prefix.sub(base)?;
+        out.push((id, prefix));
+    }
+    Ok(out)
+}
+
+/// Descends by counts to the record of rank `rank` of `ns`; with `sum`, also adds up what it
+/// skips (the aggregate of the records of `ns` below it), otherwise returns [`Agg::ZERO`].
+fn descend(
+    t: &Tables<'_>,
+    ns: &NamespaceId,
+    rank: u64,
+    sum: bool,
+) -> Result<Option<(Vec<u8>, Agg)>, StoreError> {
+    let mut acc = Agg::ZERO;
     let mut rem = rank;
     let mut lo: Vec<u8> = ns.as_bytes().to_vec();
     for level in (1..=LEVELS).rev() {
@@ -453,6 +527,9 @@ pub(crate) fn select(
                 break;
             }
             rem -= agg.count;
+            if sum {
+                acc.add(agg);
+            }
         }
         if !found {
             if level == LEVELS {
@@ -469,11 +546,25 @@ pub(crate) fn select(
         .range::<&[u8]>((Bound::Included(lo.as_slice()), as_slice_bound(&upper)))
         .map_err(StoreError::backend)?;
     let skip = usize::try_from(rem).unwrap_or(usize::MAX);
-    match range.nth(skip) {
-        Some(item) => {
-            let (k, _) = item.map_err(StoreError::backend)?;
-            Ok(Some(k.value().to_vec()))
+    let found = if sum {
+        let mut found = None;
+        for (skipped, item) in range.enumerate() {
+            let (k, v) = item.map_err(StoreError::backend)?;
+            if skipped == skip {
+                found = Some(k.value().to_vec());
+                break;
+            }
+            acc.add(Agg::one(record_fingerprint(k.value(), v.value())));
         }
+        found
+    } else {
+        match range.nth(skip) {
+            Some(item) => Some(item.map_err(StoreError::backend)?.0.value().to_vec()),
+            None => None,
+        }
+    };
+    match found {
+        Some(id) => Ok(Some((id, acc))),
         None => Err(StoreError::Corrupt(
             "aggregate node counts disagree with the records".into(),
         )),

@@ -555,6 +555,43 @@ impl Store for RedbStore {
         })
     }
 
+    fn summary(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+    ) -> Result<(u64, Fingerprint), StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            let (start, end) = clip(namespace, interval);
+            let agg = aggregate::interval(t, namespace, start, end)?;
+            Ok((agg.count, agg.xor))
+        })
+    }
+
+    fn pivots(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+        ranks: &[u64],
+    ) -> Result<Vec<(RecordIdentifier, u64, Fingerprint)>, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            let (start, end) = clip(namespace, interval);
+            if start >= end {
+                return Ok(Vec::new());
+            }
+            aggregate::pivots(t, namespace, start, end, ranks)?
+                .into_iter()
+                .map(|(id, below)| {
+                    let id = RecordIdentifier::from_bytes(id.into()).map_err(|_| {
+                        StoreError::Corrupt("a stored identifier does not decode".into())
+                    })?;
+                    Ok((id, below.count, below.xor))
+                })
+                .collect()
+        })
+    }
+
     fn entries(
         &mut self,
         namespace: &NamespaceId,

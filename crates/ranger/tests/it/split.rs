@@ -27,10 +27,20 @@ fn answer(
     range: Range<Key>,
     fp: Fingerprint,
 ) -> Vec<MessagePart<Entry, ()>> {
-    let msg: Msg = Message::new(vec![MessagePart::RangeFingerprint(RangeFingerprint {
+    // Three parts over empty ranges that agree with us come along: with one differing part of
+    // four the message is sparse, so the configured leaf rule applies (a dense message sends
+    // leaves as entries whatever the configuration; see `dense_messages_send_leaves_as_entries`).
+    let mut parts = vec![MessagePart::RangeFingerprint(RangeFingerprint {
         range,
         fingerprint: fp,
-    })]);
+    })];
+    for i in 0..3 {
+        parts.push(MessagePart::RangeFingerprint(RangeFingerprint {
+            range: Range::new(Key(format!("zz{i}")), Key(format!("zz{}", i + 1))),
+            fingerprint: Fingerprint::EMPTY,
+        }));
+    }
+    let msg: Msg = Message::new(parts);
     let mut session = Session::new(config);
     session
         .process_message(store, &mut Counting::default(), msg)
@@ -182,4 +192,52 @@ fn whole_set_split_starts_at_the_middle_pivot() {
         ranges,
         [("k12".into(), "k06".into()), ("k06".into(), "k12".into())]
     );
+}
+
+/// Lazy leaves go out as fingerprints only while differences are sparse: when at least three
+/// quarters of a message's fingerprints differ from ours, leaves go out as entries at once.
+#[test]
+fn dense_messages_send_leaves_as_entries() {
+    let entries: Vec<(String, u64)> = (0..16u8).map(|k| (key(k).0, 1)).collect();
+    let config = Config::custom(4, 1, None).unwrap().with_eager_leaves(false);
+    let quarters: Vec<Range<Key>> = (0..4u8)
+        .map(|q| Range::new(key(4 * q), key(4 * q + 4)))
+        .collect();
+    for differing in 1..=4usize {
+        let mut s = store(&entries);
+        let parts: Vec<MessagePart<Entry, ()>> = quarters
+            .iter()
+            .enumerate()
+            .map(|(i, range)| {
+                let fingerprint = if i < differing {
+                    Fingerprint([1; 32])
+                } else {
+                    brute_fingerprint(&s, range)
+                };
+                MessagePart::RangeFingerprint(RangeFingerprint {
+                    range: range.clone(),
+                    fingerprint,
+                })
+            })
+            .collect();
+        let reply = Session::new(config)
+            .process_message(&mut s, &mut Counting::default(), Message::new(parts))
+            .unwrap()
+            .unwrap();
+        // Every differing quarter splits into its four single entries.
+        assert_eq!(reply.parts.len(), 4 * differing);
+        let items = reply
+            .parts
+            .iter()
+            .filter(
+                |p| matches!(p, MessagePart::RangeItem(i) if !i.have_local && i.values.len() == 1),
+            )
+            .count();
+        let dense = differing >= 3;
+        assert_eq!(
+            items,
+            if dense { 4 * differing } else { 0 },
+            "{differing} of 4 fingerprints differ"
+        );
+    }
 }

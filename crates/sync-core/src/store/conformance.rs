@@ -623,6 +623,23 @@ fn range_operations<S: Store>(store: &mut S) {
                 fp_of(expected),
                 "fp {i}..{j}"
             );
+            assert_eq!(
+                store.summary(&id, &interval).unwrap(),
+                (expected.len() as u64, fp_of(expected)),
+                "summary {i}..{j}"
+            );
+            // Every rank, and one past the end (which ends the answer).
+            let ranks: Vec<u64> = (0..=expected.len() as u64).collect();
+            let pivots: Vec<_> = expected
+                .iter()
+                .enumerate()
+                .map(|(r, e)| (e.id().clone(), r as u64, fp_of(&expected[..r])))
+                .collect();
+            assert_eq!(
+                store.pivots(&id, &interval, &ranks).unwrap(),
+                pivots,
+                "pivots {i}..{j}"
+            );
             let skip = expected.len() / 2;
             assert_eq!(
                 store.entries(&id, &interval, skip as u64, 3).unwrap(),
@@ -649,6 +666,14 @@ fn range_operations<S: Store>(store: &mut S) {
     };
     assert_eq!(store.count(&id, &after).unwrap(), 0);
     assert_eq!(store.fingerprint(&id, &after).unwrap(), Fingerprint::ZERO);
+    assert_eq!(store.pivots(&id, &after, &[0]).unwrap(), Vec::new());
+    assert_eq!(
+        store.pivots(&id, &outside, &[0, 19, 20]).unwrap(),
+        vec![
+            (ours[0].id().clone(), 0, Fingerprint::ZERO),
+            (ours[19].id().clone(), 19, fp_of(&ours[..19])),
+        ]
+    );
     let before = KeyInterval {
         start: None,
         end: Some(RecordIdentifier::zero()),

@@ -218,6 +218,52 @@ pub trait Store {
     fn count(&mut self, namespace: &NamespaceId, interval: &KeyInterval)
     -> Result<u64, StoreError>;
 
+    /// The number of entries in `interval` and the XOR of their fingerprints (from
+    /// [`Fingerprint::ZERO`], as [`fingerprint`](Store::fingerprint)), at once. By default asks
+    /// both; a backend whose index yields both from one lookup overrides it.
+    fn summary(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+    ) -> Result<(u64, Fingerprint), StoreError> {
+        Ok((
+            self.count(namespace, interval)?,
+            self.fingerprint(namespace, interval)?,
+        ))
+    }
+
+    /// For each of `ranks` (ascending): the identifier of the entry of that rank in `interval`,
+    /// with the [`summary`](Store::summary) of the entries of `interval` below it. Stops at the
+    /// first rank that is not below the interval's count. This is what splitting a range for
+    /// reconciliation needs; by default one [`entries`](Store::entries) and one
+    /// [`summary`](Store::summary) call per rank, which a backend with an aggregate index
+    /// replaces by one descent per rank.
+    fn pivots(
+        &mut self,
+        namespace: &NamespaceId,
+        interval: &KeyInterval,
+        ranks: &[u64],
+    ) -> Result<Vec<(RecordIdentifier, u64, Fingerprint)>, StoreError> {
+        let mut out = Vec::with_capacity(ranks.len());
+        for &rank in ranks {
+            let Some(entry) = self
+                .entries(namespace, interval, rank, 1)?
+                .into_iter()
+                .next()
+            else {
+                break;
+            };
+            let id = entry.id().clone();
+            let below = KeyInterval {
+                start: interval.start.clone(),
+                end: Some(id.clone()),
+            };
+            let (count, xor) = self.summary(namespace, &below)?;
+            out.push((id, count, xor));
+        }
+        Ok(out)
+    }
+
     /// Up to `max` entries of `interval` in ascending order, skipping the first `skip`.
     /// Skipping is O(log n) in backends meant for large documents.
     fn entries(

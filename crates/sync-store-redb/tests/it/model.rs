@@ -336,6 +336,20 @@ fn run(ops: Vec<Op>, file: bool, level_bits: Option<u8>) -> Result<(), TestCaseE
                     "entries {}",
                     what
                 );
+                prop_assert_eq!(
+                    norm(s.summary(&ns, &interval)),
+                    norm(model.summary(&ns, &interval)),
+                    "summary {}",
+                    what
+                );
+                // The ranks a split would ask for, and some past the end.
+                let ranks: Vec<u64> = (0..6).map(|i| skip + i * (max as u64 + 1)).collect();
+                prop_assert_eq!(
+                    norm(s.pivots(&ns, &interval, &ranks)),
+                    norm(model.pivots(&ns, &interval, &ranks)),
+                    "pivots {}",
+                    what
+                );
             }
             Op::Latest { ns } => {
                 let ns = ns_id(ns);
