@@ -14,6 +14,13 @@ pub trait RangeKey: Ord + Clone + Debug {
     /// prefix plus the 64 + key bytes). Ranges carry two keys; the per-part overheads are the
     /// `*_OVERHEAD` constants of this crate.
     fn encoded_len(&self) -> usize;
+
+    /// The smallest key greater than this one, if the key type has one that a peer accepts in
+    /// a range bound. It lets a session cut a range right after one of its entries (see
+    /// [`Config::with_eager_leaves`](crate::Config::with_eager_leaves)). `None` by default.
+    fn successor(&self) -> Option<Self> {
+        None
+    }
 }
 
 /// A value: ordered by last-write-wins (the greater value wins).

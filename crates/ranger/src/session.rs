@@ -530,12 +530,86 @@ where
             return Ok(());
         }
         if ours.count <= self.config.leaf_size() as u64 || theirs == Fingerprint::EMPTY {
+            if !self.eager
+                && ours.count > 0
+                && theirs != Fingerprint::EMPTY
+                && self.around(&range, ctx)?
+            {
+                return Ok(());
+            }
             let end = range.y.clone();
             let chunk = self.collect(&range, &end, ctx.after_part, None, true, ctx)?;
             self.emit(range, &end, chunk, false)
         } else {
             self.split(range, ours, ctx)
         }
+    }
+
+    /// With lazy leaves, a differing range where we hold at most `leaf_size` entries (and the
+    /// peer some) is cut at our entries instead of being answered with them: the peer may hold
+    /// them already, and sending them would move entries for nothing (the reference's W3). The
+    /// part before our first entry goes out as a request (an empty item), and each of our
+    /// entries as the fingerprint of the sub-range it starts; the peer answers each with what
+    /// actually differs, at the price of one more round trip. If our only entry starts the
+    /// range, the cut is right after it ([`RangeKey::successor`]): its fingerprint, then a
+    /// request for the rest. Returns `false`, having sent nothing, where the range cannot be
+    /// cut (no successor) or the parts do not fit; then the entries go out as usual.
+    fn around(&mut self, range: &Range<E::Key>, ctx: Ctx) -> Result<bool, ProcessError<S::Error>> {
+        let mut ours: Vec<E> = Vec::new();
+        self.store
+            .range_for_each(range, |e| {
+                ours.push(e);
+                if ours.len() > self.config.leaf_size() {
+                    ControlFlow::Break(())
+                } else {
+                    ControlFlow::Continue(())
+                }
+            })
+            .map_err(ProcessError::Store)?;
+        let Some(first) = ours.first() else {
+            return Ok(false);
+        };
+        if ours.len() > self.config.leaf_size() {
+            return Ok(false);
+        }
+        let mut parts: Vec<MessagePart<E, M>> = Vec::with_capacity(ours.len() + 1);
+        let request = |x: &E::Key, y: &E::Key| {
+            MessagePart::RangeItem(RangeItem {
+                range: Range::new(x.clone(), y.clone()),
+                values: Vec::new(),
+                have_local: false,
+            })
+        };
+        let fingerprint = |x: &E::Key, y: &E::Key, e: &E| {
+            MessagePart::RangeFingerprint(RangeFingerprint {
+                range: Range::new(x.clone(), y.clone()),
+                fingerprint: Fingerprint::EMPTY ^ e.fingerprint(),
+            })
+        };
+        if first.key() == &range.x && ours.len() == 1 {
+            // Our only entry starts the range: cut right after it, where the key type allows.
+            let Some(next) = first.key().successor().filter(|next| *next != range.y) else {
+                return Ok(false);
+            };
+            parts.push(fingerprint(&range.x, &next, first));
+            parts.push(request(&next, &range.y));
+        } else {
+            if first.key() != &range.x {
+                parts.push(request(&range.x, first.key()));
+            }
+            for (i, e) in ours.iter().enumerate() {
+                let y = ours.get(i + 1).map_or(&range.y, |next| next.key());
+                parts.push(fingerprint(e.key(), y, e));
+            }
+        }
+        let size: usize = parts.iter().map(MessagePart::encoded_len).sum();
+        if !self.fits(size + ctx.after_part) {
+            return Ok(false);
+        }
+        for part in parts {
+            self.push(part);
+        }
+        Ok(true)
     }
 
     /// Splits `range`, of which we hold `whole`, into sub-ranges of about equal counts.

@@ -170,6 +170,18 @@ impl RangeKey for RecordIdentifier {
     fn encoded_len(&self) -> usize {
         crate::encoding::varint_len(self.0.len() as u64) + self.0.len()
     }
+
+    /// The identifier followed by a zero byte: same namespace and author, the key extended by
+    /// `0x00`. `None` for a key of [`DEFAULT_MAX_KEY_LEN`] bytes or more, whose successor a
+    /// peer with the default decoding limits would refuse.
+    fn successor(&self) -> Option<Self> {
+        if self.key().len() >= DEFAULT_MAX_KEY_LEN {
+            return None;
+        }
+        let mut bytes = self.0.to_vec();
+        bytes.push(0);
+        RecordIdentifier::from_bytes(bytes.into()).ok()
+    }
 }
 
 /// What an entry says about its content: hash, length and the time of writing.

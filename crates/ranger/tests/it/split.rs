@@ -99,6 +99,40 @@ proptest! {
             prop_assert!(parts.is_empty());
             return Ok(());
         }
+        let cut = !eager && !remote_empty && !mine.is_empty() && mine.len() <= leaf;
+        if cut && mine.len() == 1 && range.x == mine[0].key {
+            // Our only entry starts the range: cut right after it (the test keys' successor).
+            assert_partition(&parts, &range)?;
+            prop_assert_eq!(parts.len(), 2);
+            let MessagePart::RangeFingerprint(fp) = &parts[0] else { panic!("expected a fingerprint") };
+            prop_assert_eq!(&fp.range.x, &range.x);
+            prop_assert_eq!(local(&s, &fp.range), mine.clone());
+            prop_assert_eq!(fp.fingerprint, brute_fingerprint(&s, &fp.range));
+            let MessagePart::RangeItem(item) = &parts[1] else { panic!("expected a request") };
+            prop_assert!(item.values.is_empty() && !item.have_local);
+            return Ok(());
+        }
+        if cut {
+            // Lazy leaves: cut at our entries; a request for the part before the first one
+            // (if any), then each of our entries as the fingerprint of the sub-range it starts.
+            assert_partition(&parts, &range)?;
+            let mut circular = mine.clone();
+            circular.sort_by(|a, b| range.circular_cmp(&a.key, &b.key));
+            let request = usize::from(range.x != circular[0].key);
+            prop_assert_eq!(parts.len(), request + mine.len());
+            if request == 1 {
+                let MessagePart::RangeItem(item) = &parts[0] else { panic!("expected a request") };
+                prop_assert!(item.values.is_empty() && !item.have_local);
+                prop_assert_eq!(&item.range, &Range::new(range.x.clone(), circular[0].key.clone()));
+            }
+            for (part, e) in parts[request..].iter().zip(&circular) {
+                let MessagePart::RangeFingerprint(fp) = part else { panic!("expected a fingerprint") };
+                prop_assert_eq!(&fp.range.x, &e.key);
+                prop_assert_eq!(local(&s, &fp.range), vec![e.clone()]);
+                prop_assert_eq!(fp.fingerprint, brute_fingerprint(&s, &fp.range));
+            }
+            return Ok(());
+        }
         if mine.len() <= leaf || remote_empty {
             // The recursion anchor: all our entries of the range, ascending, as one request.
             prop_assert_eq!(parts.len(), 1);

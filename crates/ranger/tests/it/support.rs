@@ -15,6 +15,10 @@ impl RangeKey for Key {
     fn encoded_len(&self) -> usize {
         varint_len(self.0.len() as u64) + self.0.len()
     }
+
+    fn successor(&self) -> Option<Self> {
+        Some(Key(format!("{}\0", self.0)))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

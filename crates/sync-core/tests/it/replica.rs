@@ -134,3 +134,32 @@ proptest! {
         prop_assert!(b.get_exact(&neighbour.id(), &author(1).id(), b"only-a", true).unwrap().is_none());
     }
 }
+
+/// A range can be cut right after an identifier: its successor is the identifier with a zero
+/// byte appended, nothing lies between them, and keys at the decoding limit have none (a peer
+/// would refuse the longer bound).
+#[test]
+fn identifier_successor_is_the_next_identifier() {
+    use ranger::RangeKey;
+    use sync_core::{DEFAULT_MAX_KEY_LEN, RecordIdentifier};
+    let ns = namespace(1).id();
+    let a = author(1).id();
+    let id = RecordIdentifier::new(ns, a, b"dir/file");
+    let next = id.successor().unwrap();
+    assert!(next > id);
+    assert_eq!(next.key(), b"dir/file\0");
+    assert_eq!((next.namespace(), next.author()), (ns, a));
+    // Every identifier above `id` is at least its successor.
+    for above in [
+        RecordIdentifier::new(ns, a, b"dir/file\0"),
+        RecordIdentifier::new(ns, a, b"dir/file\0\0"),
+        RecordIdentifier::new(ns, a, b"dir/filf"),
+        RecordIdentifier::new(ns, a, b"dir/file/x"),
+    ] {
+        assert!(above > id && above >= next, "{above:?}");
+    }
+    let longest = RecordIdentifier::new(ns, a, vec![7u8; DEFAULT_MAX_KEY_LEN]);
+    assert_eq!(longest.successor(), None);
+    let below_limit = RecordIdentifier::new(ns, a, vec![7u8; DEFAULT_MAX_KEY_LEN - 1]);
+    assert_eq!(below_limit.successor().unwrap().key().len(), DEFAULT_MAX_KEY_LEN);
+}
