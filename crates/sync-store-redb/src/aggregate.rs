@@ -437,9 +437,95 @@ pub(crate) fn select(
     Ok(descend(t, ns, rank, false)?.map(|(id, _)| id))
 }
 
-/// Below this rank, [`pivots`] walks the records from the interval's start instead of descending
-/// the index once per rank: a descent reads about a hundred nodes, a walk one record per rank.
-const WALK_BELOW_RANK: u64 = 64;
+/// Below this rank, [`pivots`] walks forward from the interval's start instead of descending
+/// the index once per rank: a descent reads about a hundred nodes and records, a walk about one
+/// level-1 node per 16 ranks and the records of at most two nodes per rank.
+const WALK_BELOW_RANK: u64 = 2048;
+
+/// [`pivots`] by walking forward from `from` to `end`: records one by one up to the next level-1
+/// node, then whole level-1 nodes (count and XOR, no record read) while the next wanted rank
+/// lies beyond them, then the records of the node that holds it, and so on.
+fn walk(
+    t: &Tables<'_>,
+    ns: &NamespaceId,
+    from: &[u8],
+    end: Option<&[u8]>,
+    ranks: &[u64],
+) -> Result<Vec<(Vec<u8>, Agg)>, StoreError> {
+    let mut out = Vec::with_capacity(ranks.len());
+    let mut wanted = ranks.iter().copied().peekable();
+    let mut acc = Agg::ZERO;
+    let mut pos = 0u64;
+    let upper = match end {
+        Some(e) => Bound::Excluded(e.to_vec()),
+        None => namespace_end(ns),
+    };
+    // The level-1 nodes that start after `from` and before the end, in order.
+    let first = node_key(1, from);
+    let last = level_end(1, ns);
+    let mut nodes = t
+        .aggregates
+        .range::<&[u8]>((Bound::Excluded(first.as_slice()), as_slice_bound(&last)))
+        .map_err(StoreError::backend)?
+        .map(|item| {
+            let (k, v) = item.map_err(StoreError::backend)?;
+            Ok((k.value()[1..].to_vec(), Agg::from_value(v.value())))
+        })
+        .take_while(
+            |node: &Result<(Vec<u8>, Agg), StoreError>| match (node, end) {
+                (Ok((start, _)), Some(e)) => start.as_slice() < e,
+                _ => true,
+            },
+        );
+    let mut at = from.to_vec();
+    let mut boundary = nodes.next().transpose()?;
+    loop {
+        // The records from `at` up to the next node (or the end), one by one.
+        let stop = match &boundary {
+            Some((start, _)) => Bound::Excluded(start.clone()),
+            None => upper.clone(),
+        };
+        let records = t
+            .records
+            .range::<&[u8]>((Bound::Included(at.as_slice()), as_slice_bound(&stop)))
+            .map_err(StoreError::backend)?;
+        for item in records {
+            let Some(&target) = wanted.peek() else {
+                return Ok(out);
+            };
+            let (k, v) = item.map_err(StoreError::backend)?;
+            if pos == target {
+                out.push((k.value().to_vec(), acc));
+                wanted.next();
+            }
+            acc.add(Agg::one(record_fingerprint(k.value(), v.value())));
+            pos += 1;
+        }
+        let Some(mut node) = boundary.take() else {
+            return Ok(out);
+        };
+        // Whole nodes that lie inside the interval (another node starts before the end) and
+        // before the next wanted rank.
+        loop {
+            let Some(&target) = wanted.peek() else {
+                return Ok(out);
+            };
+            let after = nodes.next().transpose()?;
+            match after {
+                Some(next) if target >= pos.saturating_add(node.1.count) => {
+                    acc.add(node.1);
+                    pos += node.1.count;
+                    node = next;
+                }
+                after => {
+                    at = node.0;
+                    boundary = after;
+                    break;
+                }
+            }
+        }
+    }
+}
 
 /// For each of `ranks` (ascending) among the records of `ns` in `[start, end)`: the record's
 /// identifier and the aggregate of the interval's records below it; stops at the first rank not
@@ -464,26 +550,7 @@ pub(crate) fn pivots(
             Clipped::At(s) => s,
             _ => ns.as_bytes(),
         };
-        let upper = match end_key {
-            Some(e) => Bound::Excluded(e.to_vec()),
-            None => namespace_end(ns),
-        };
-        let range = t
-            .records
-            .range::<&[u8]>((Bound::Included(from), as_slice_bound(&upper)))
-            .map_err(StoreError::backend)?;
-        let mut acc = Agg::ZERO;
-        let mut wanted = ranks.iter().peekable();
-        for (rank, item) in (0u64..).zip(range) {
-            let Some(&&next) = wanted.peek() else { break };
-            let (k, v) = item.map_err(StoreError::backend)?;
-            if rank == next {
-                out.push((k.value().to_vec(), acc));
-                wanted.next();
-            }
-            acc.add(Agg::one(record_fingerprint(k.value(), v.value())));
-        }
-        return Ok(out);
+        return walk(t, ns, from, end_key, ranks);
     }
     let base = below(t, ns, start)?;
     for &rank in ranks {

@@ -105,12 +105,12 @@ fn compare_ranges(store: &mut RedbStore, model: &mut MemStore, rounds: usize, se
             model.summary(&ns, &interval).unwrap(),
             "summary, round {round}"
         );
-        // Split points as reconciliation asks for them: small ranks (the store walks the
-        // records) and large ones (it descends the index once per rank).
-        let step = if round % 2 == 0 {
-            rng.random_range(1..20u64)
-        } else {
-            rng.random_range(20..300u64)
+        // Split points as reconciliation asks for them: small ranks (the store walks records
+        // and level-1 nodes) and large ones (it descends the index once per rank).
+        let step = match round % 3 {
+            0 => rng.random_range(1..20u64),
+            1 => rng.random_range(20..300u64),
+            _ => rng.random_range(700..1600u64),
         };
         let ranks: Vec<u64> = (0..4).map(|i| skip / 4 + i * step).collect();
         assert_eq!(
