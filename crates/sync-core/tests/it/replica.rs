@@ -161,5 +161,8 @@ fn identifier_successor_is_the_next_identifier() {
     let longest = RecordIdentifier::new(ns, a, vec![7u8; DEFAULT_MAX_KEY_LEN]);
     assert_eq!(longest.successor(), None);
     let below_limit = RecordIdentifier::new(ns, a, vec![7u8; DEFAULT_MAX_KEY_LEN - 1]);
-    assert_eq!(below_limit.successor().unwrap().key().len(), DEFAULT_MAX_KEY_LEN);
+    assert_eq!(
+        below_limit.successor().unwrap().key().len(),
+        DEFAULT_MAX_KEY_LEN
+    );
 }
