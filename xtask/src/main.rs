@@ -38,7 +38,7 @@ commands:
                           CI runs); writes <target>/bench/BENCHMARKS-quick.md
         --out <file>      write the report there instead
         --only <group>    run one group only (insert, ingest, actor, memory, sweep, sync,
-                          bootstrap, loopback); a development aid, the report is partial
+                          fingerprint, bootstrap, loopback) and merge it into the report
   fuzz [target...] [--seconds N] [--no-cmin]
         run cargo-fuzz (nightly) on each target (default: all) for N seconds (default 60),
         then minimize its corpus in fuzz/corpus/<target>; needs `rustup toolchain install

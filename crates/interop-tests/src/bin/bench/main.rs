@@ -17,6 +17,7 @@
 //! is measured in a child process of its own (VmHWM of /proc/self/status).
 
 mod data;
+mod fingerprint;
 mod local;
 mod loopback;
 mod peers;
@@ -204,6 +205,9 @@ fn run() -> Result<()> {
     }
     if wanted("sync") {
         sync::file_sync(&ctx, &entries, &mut report)?;
+    }
+    if wanted("fingerprint") {
+        fingerprint::fingerprints(&ctx, &entries, &mut report)?;
     }
     if wanted("bootstrap") {
         sync::bootstrap(&ctx, &entries, &mut report)?;
