@@ -11,7 +11,9 @@ use sync_store_redb::RedbStore;
 
 use crate::data::{self, authors, content, key, make_entry, namespace};
 use crate::report::{Report, Target, table};
-use crate::stats::{Timings, fmt_rate};
+use crate::loopback::reset_peak;
+use crate::stats::{Timings, fmt_bytes, fmt_rate};
+use crate::sync::status_kb;
 use crate::{Ctx, progress};
 
 /// Ed25519 verification rates of this machine, in signatures per second.
@@ -313,10 +315,22 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
     let reps = ctx.plan.reps.min(3);
     let dir = ctx.work.path();
     let mut sizes = [0u64; 3];
+    // Peak resident memory added by each run: the high-water mark is reset just before it and
+    // read just after, less what the process held before (it holds the cached entries).
+    let mut peaks = [0u64; 3];
+    let measured = |peak: &mut u64, run: &mut dyn FnMut() -> Result<Duration>| -> Result<Duration> {
+        let before = status_kb("VmRSS:");
+        let reset = reset_peak();
+        let d = run()?;
+        if reset {
+            *peak = (*peak).max(status_kb("VmHWM:").saturating_sub(before));
+        }
+        Ok(d)
+    };
     progress(&format!("local insert of {n} entries: docsync, one thread"));
     let serial = crate::local::repeat(ctx, reps, |i| {
         let p = dir.join(format!("li-serial-{i}.redb"));
-        let d = ours_insert_serial(&p, n)?;
+        let d = measured(&mut peaks[0], &mut || ours_insert_serial(&p, n))?;
         sizes[0] = file_size(&p);
         std::fs::remove_file(&p)?;
         Ok(d)
@@ -326,7 +340,7 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
     ));
     let parallel = repeat(ctx, reps, |i| {
         let p = dir.join(format!("li-par-{i}.redb"));
-        let d = ours_insert_parallel(&p, n)?;
+        let d = measured(&mut peaks[1], &mut || ours_insert_parallel(&p, n))?;
         sizes[1] = file_size(&p);
         std::fs::remove_file(&p)?;
         Ok(d)
@@ -334,20 +348,21 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
     progress(&format!("local insert of {n} entries: iroh-docs"));
     let theirs = repeat(ctx, reps, |i| {
         let p = dir.join(format!("li-theirs-{i}.redb"));
-        let d = theirs_insert(ctx, &p, n)?;
+        let d = measured(&mut peaks[2], &mut || theirs_insert(ctx, &p, n))?;
         sizes[2] = file_size(&p);
         std::fs::remove_file(&p)?;
         Ok(d)
     })?;
     let rate = |t: &Timings| t.median().map_or(0.0, |m| n as f64 / m.as_secs_f64());
     let (rs, rp, rt) = (rate(&serial), rate(&parallel), rate(&theirs));
-    let row = |name: &str, t: &Timings, r: f64, size: u64| {
+    let row = |name: &str, t: &Timings, r: f64, size: u64, peak_kb: u64| {
         vec![
             name.to_string(),
             t.describe(),
             fmt_rate(r),
             format!("{:.2}×", r / rt),
             format!("{} B", size / n.max(1)),
+            fmt_bytes(peak_kb * 1024),
         ]
     };
     report.section(
@@ -358,7 +373,9 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
              are 19–24 byte paths in 997 directories, 4 authors. docsync: `RedbStore::persistent`; \
              iroh-docs: `Store::persistent` + `Replica::insert`. The time includes signing. The \
              \"every core\" row signs on {} threads feeding the inserting thread (a library user \
-             can do this; `SyncHandle::insert_local` signs on the actor thread).\n\n{}",
+             can do this; `SyncHandle::insert_local` signs on the actor thread). \"Peak memory\" \
+             is the largest rise of the process's resident memory during one run (VmHWM, reset \
+             just before the run, less the resident size at its start).\n\n{}",
             std::thread::available_parallelism().map_or(1, |n| n.get()),
             table(
                 &[
@@ -366,17 +383,25 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
                     "median time",
                     "entries/s",
                     "vs iroh-docs",
-                    "file size / entry"
+                    "file size / entry",
+                    "peak memory"
                 ],
                 vec![
                     row(
                         "docsync, signing on the inserting thread",
                         &serial,
                         rs,
-                        sizes[0]
+                        sizes[0],
+                        peaks[0]
                     ),
-                    row("docsync, signing on every core", &parallel, rp, sizes[1]),
-                    row("iroh-docs 0.101", &theirs, rt, sizes[2]),
+                    row(
+                        "docsync, signing on every core",
+                        &parallel,
+                        rp,
+                        sizes[1],
+                        peaks[1]
+                    ),
+                    row("iroh-docs 0.101", &theirs, rt, sizes[2], peaks[2]),
                 ]
             )
         ),

@@ -200,7 +200,7 @@ impl Run {
 }
 
 /// Resets the peak-RSS mark; whether that worked.
-fn reset_peak() -> bool {
+pub(crate) fn reset_peak() -> bool {
     std::fs::write("/proc/self/clear_refs", "5").is_ok()
 }
 
