@@ -34,20 +34,22 @@ fn random_ranges(entries: &[SignedEntry], count: usize) -> Vec<Range<RecordIdent
         entries[i].id().clone()
     };
     (0..count)
-        .map(|_| loop {
-            let (a, b) = (pick(), pick());
-            if a != b {
-                break if a < b { Range::new(a, b) } else { Range::new(b, a) };
+        .map(|_| {
+            loop {
+                let (a, b) = (pick(), pick());
+                if a != b {
+                    break if a < b {
+                        Range::new(a, b)
+                    } else {
+                        Range::new(b, a)
+                    };
+                }
             }
         })
         .collect()
 }
 
-pub(crate) fn fingerprints(
-    ctx: &Ctx,
-    entries: &[SignedEntry],
-    report: &mut Report,
-) -> Result<()> {
+pub(crate) fn fingerprints(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -> Result<()> {
     let n = ctx.plan.sync_sizes.iter().copied().max().unwrap_or(0);
     let docs = &entries[..n as usize];
     let ours_path = ours_base_at(ctx, docs, 0)?;

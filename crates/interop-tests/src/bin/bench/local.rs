@@ -10,8 +10,8 @@ use sync_core::{Capability, InsertOutcome, SignedEntry, Store, ValidationConfig,
 use sync_store_redb::RedbStore;
 
 use crate::data::{self, authors, content, key, make_entry, namespace};
-use crate::report::{Report, Target, table};
 use crate::loopback::reset_peak;
+use crate::report::{Report, Target, table};
 use crate::stats::{Timings, fmt_bytes, fmt_rate};
 use crate::sync::status_kb;
 use crate::{Ctx, progress};
@@ -318,15 +318,16 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
     // Peak resident memory added by each run: the high-water mark is reset just before it and
     // read just after, less what the process held before (it holds the cached entries).
     let mut peaks = [0u64; 3];
-    let measured = |peak: &mut u64, run: &mut dyn FnMut() -> Result<Duration>| -> Result<Duration> {
-        let before = status_kb("VmRSS:");
-        let reset = reset_peak();
-        let d = run()?;
-        if reset {
-            *peak = (*peak).max(status_kb("VmHWM:").saturating_sub(before));
-        }
-        Ok(d)
-    };
+    let measured =
+        |peak: &mut u64, run: &mut dyn FnMut() -> Result<Duration>| -> Result<Duration> {
+            let before = status_kb("VmRSS:");
+            let reset = reset_peak();
+            let d = run()?;
+            if reset {
+                *peak = (*peak).max(status_kb("VmHWM:").saturating_sub(before));
+            }
+            Ok(d)
+        };
     progress(&format!("local insert of {n} entries: docsync, one thread"));
     let serial = crate::local::repeat(ctx, reps, |i| {
         let p = dir.join(format!("li-serial-{i}.redb"));
