@@ -79,7 +79,6 @@ pub(crate) fn fingerprints(ctx: &Ctx, entries: &[SignedEntry], report: &mut Repo
         }
         fps.push((range.clone(), fp));
     }
-    drop(view);
     store.close()?;
 
     // iroh-docs: its fingerprints are not public, so each is asked for the way a peer asks,
