@@ -360,7 +360,9 @@ pub(crate) fn sweep(
         &format!(
             "Every combination of split factor (2, 4, 8, 16), leaf size (1, 4, 16) and eager \
              leaves (on: small sub-ranges go out as entries at once, as iroh-docs does; off: \
-             as fingerprints) on three workloads at N = {n} with a {BUDGET}-byte budget, \
+             as fingerprints, and a differing range where we hold at most a leaf of entries is \
+             cut at them, except in dense messages; see `Config::with_eager_leaves`) on three \
+             workloads at N = {n} with a {BUDGET}-byte budget, \
              in memory, signatures not checked; each cell is median time · messages · bytes · \
              entries moved. The ranking (\"modelled cost\", lower is better) adds over the three workloads \
              the measured time, {} ms per message (half a {} ms round trip), the bytes at {} MB/s \
