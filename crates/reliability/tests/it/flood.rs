@@ -455,7 +455,10 @@ async fn a_flood_of_connections_does_not_stop_an_honest_sync() {
     assert_eq!(node.entries(b.id()).await, b_before);
     assert_eq!(node.entries(a.id()).await, expected);
 
-    // The stallers: exactly the per-peer limit admitted, every other connection refused.
+    // The stallers: exactly the per-peer limit admitted (`running_during` above), every other
+    // connection refused. On a loaded machine the node may not have seen the stream of a
+    // connection yet when the test lets go of it; that one ends as a failed open, before the
+    // node could admit or refuse it by its stream.
     for staller in &stallers {
         let of = reports.of(staller.id());
         assert_eq!(of.len(), STALLED_PER_PEER);
@@ -463,10 +466,14 @@ async fn a_flood_of_connections_does_not_stop_an_honest_sync() {
             .iter()
             .filter(|r| too_many(r, SessionScope::Peer))
             .count();
-        assert_eq!(
-            refused,
-            STALLED_PER_PEER - PER_PEER,
-            "per-peer limit: {of:#?}"
+        let unopened = of
+            .iter()
+            .filter(|r| matches!(r.as_ref(), Err(AcceptError::Open { .. })))
+            .count();
+        assert!(
+            refused <= STALLED_PER_PEER - PER_PEER
+                && refused + unopened >= STALLED_PER_PEER - PER_PEER,
+            "per-peer limit: {refused} refused, {unopened} not opened: {of:#?}"
         );
         assert!(of.iter().all(|r| r.is_err()));
     }
