@@ -417,6 +417,7 @@ async fn a_flood_of_connections_does_not_stop_an_honest_sync() {
     })
     .await;
     let running_during = node.sync.running_sessions();
+    assert_eq!(running_during, holding, "admitted while held");
     let closer_reports_before_release = reports.of(closer.id());
 
     // Release the held connections.
