@@ -86,6 +86,15 @@ impl fmt::Debug for ContentHash {
 pub struct RecordIdentifier(Bytes);
 
 impl RecordIdentifier {
+    /// The smallest identifier greater than this one: it followed by a zero byte (the same
+    /// namespace and author, the key extended by `0x00`), whatever the key's length.
+    pub(crate) fn zero_extended(&self) -> Self {
+        let mut bytes = self.0.to_vec();
+        bytes.push(0);
+        // At least as long as `self`, so at least the 64 bytes an identifier needs.
+        RecordIdentifier::from_bytes(bytes.into()).unwrap_or_else(|_| self.clone())
+    }
+
     /// The identifier of `key` written by `author` in `namespace`.
     pub fn new(namespace: NamespaceId, author: AuthorId, key: impl AsRef<[u8]>) -> Self {
         let key = key.as_ref();
@@ -175,12 +184,7 @@ impl RangeKey for RecordIdentifier {
     /// `0x00`. `None` for a key of [`DEFAULT_MAX_KEY_LEN`] bytes or more, whose successor a
     /// peer with the default decoding limits would refuse.
     fn successor(&self) -> Option<Self> {
-        if self.key().len() >= DEFAULT_MAX_KEY_LEN {
-            return None;
-        }
-        let mut bytes = self.0.to_vec();
-        bytes.push(0);
-        RecordIdentifier::from_bytes(bytes.into()).ok()
+        (self.key().len() < DEFAULT_MAX_KEY_LEN).then(|| self.zero_extended())
     }
 }
 

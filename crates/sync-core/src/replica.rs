@@ -134,7 +134,7 @@ impl<S: Store + ?Sized> ranger::Store<SignedEntry> for ReplicaStore<'_, S> {
                 }
             }
             match last {
-                Some(last) if full => interval.start = Some(successor(&last)),
+                Some(last) if full => interval.start = Some(last.zero_extended()),
                 _ => return Ok(()),
             }
         }
@@ -150,12 +150,4 @@ impl<S: Store + ?Sized> ranger::Store<SignedEntry> for ReplicaStore<'_, S> {
             InsertOutcome::Inserted { .. }
         ))
     }
-}
-
-/// The smallest identifier greater than `id`: `id` followed by a zero byte.
-fn successor(id: &RecordIdentifier) -> RecordIdentifier {
-    let mut bytes = id.as_bytes().to_vec();
-    bytes.push(0);
-    // `id` is at least 64 bytes long, and so is its successor.
-    RecordIdentifier::from_bytes(bytes.into()).unwrap_or_else(|_| id.clone())
 }

@@ -17,7 +17,7 @@ use crate::aggregate::{self, Clipped};
 use crate::migrations::CreateOptions;
 use crate::tables::{
     DEFAULT_FIRST_BITS, DEFAULT_LEVEL_BITS, META_DEFAULT_AUTHOR, Shape, Tables, decode_capability,
-    decode_latest, decode_policy, encode_capability, encode_policy,
+    decode_id, decode_latest, decode_policy, encode_capability, encode_policy,
 };
 use crate::{check, guard, migrations, query, write};
 
@@ -536,11 +536,7 @@ impl Store for RedbStore {
         namespace: &NamespaceId,
         interval: &KeyInterval,
     ) -> Result<Fingerprint, StoreError> {
-        self.read(|t| {
-            known(t, namespace)?;
-            let (start, end) = clip(namespace, interval);
-            Ok(aggregate::interval(t, namespace, start, end)?.xor)
-        })
+        Ok(self.summary(namespace, interval)?.1)
     }
 
     fn count(
@@ -548,11 +544,7 @@ impl Store for RedbStore {
         namespace: &NamespaceId,
         interval: &KeyInterval,
     ) -> Result<u64, StoreError> {
-        self.read(|t| {
-            known(t, namespace)?;
-            let (start, end) = clip(namespace, interval);
-            Ok(aggregate::interval(t, namespace, start, end)?.count)
-        })
+        Ok(self.summary(namespace, interval)?.0)
     }
 
     fn summary(
@@ -582,12 +574,7 @@ impl Store for RedbStore {
             }
             aggregate::pivots(t, namespace, start, end, ranks)?
                 .into_iter()
-                .map(|(id, below)| {
-                    let id = RecordIdentifier::from_bytes(id.into()).map_err(|_| {
-                        StoreError::Corrupt("a stored identifier does not decode".into())
-                    })?;
-                    Ok((id, below.count, below.xor))
-                })
+                .map(|(id, below)| Ok((decode_id(&id)?, below.count, below.xor)))
                 .collect()
         })
     }

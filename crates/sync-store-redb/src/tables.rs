@@ -260,13 +260,18 @@ pub(crate) fn decode_record(value: &[u8; RECORD_VALUE_LEN]) -> Record {
     )
 }
 
+/// The identifier stored as the [`RECORDS`] key `id`.
+pub(crate) fn decode_id(id: &[u8]) -> Result<RecordIdentifier, StoreError> {
+    RecordIdentifier::from_bytes(bytes::Bytes::copy_from_slice(id))
+        .map_err(|e| StoreError::Corrupt(format!("record key: {e}")))
+}
+
 /// The entry stored under identifier bytes `id` with [`RECORDS`] value `value`.
 pub(crate) fn decode_entry(
     id: &[u8],
     value: &[u8; RECORD_VALUE_LEN],
 ) -> Result<SignedEntry, StoreError> {
-    let id = RecordIdentifier::from_bytes(bytes::Bytes::copy_from_slice(id))
-        .map_err(|e| StoreError::Corrupt(format!("record key: {e}")))?;
+    let id = decode_id(id)?;
     let signature = EntrySignature::from_parts(array_at(value, 112), array_at(value, 48));
     Ok(SignedEntry::from_parts(
         signature,
