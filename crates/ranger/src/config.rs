@@ -14,6 +14,7 @@ pub struct Config {
     leaf_size: usize,
     max_message_bytes: Option<usize>,
     eager_leaves: bool,
+    lone_differences: bool,
 }
 
 /// Why [`Config::custom`] refused its arguments.
@@ -69,11 +70,13 @@ impl Config {
             leaf_size: 1,
             max_message_bytes: None,
             eager_leaves: true,
+            lone_differences: false,
         }
     }
 
     /// Our defaults ([`Config::DEFAULT_SPLIT_FACTOR`], [`Config::DEFAULT_LEAF_SIZE`],
-    /// [`Config::DEFAULT_EAGER_LEAVES`]) with no message larger than `max_message_bytes` (as
+    /// [`Config::DEFAULT_EAGER_LEAVES`], lone differences found at once, see
+    /// [`Config::with_lone_differences`]) with no message larger than `max_message_bytes` (as
     /// estimated by [`Message::encoded_len`](crate::Message::encoded_len)).
     pub fn bounded(max_message_bytes: usize) -> Result<Self, ConfigError> {
         Ok(Self::custom(
@@ -81,7 +84,8 @@ impl Config {
             Self::DEFAULT_LEAF_SIZE,
             Some(max_message_bytes),
         )?
-        .with_eager_leaves(Self::DEFAULT_EAGER_LEAVES))
+        .with_eager_leaves(Self::DEFAULT_EAGER_LEAVES)
+        .with_lone_differences(true))
     }
 
     /// Every knob:
@@ -115,6 +119,7 @@ impl Config {
             leaf_size,
             max_message_bytes,
             eager_leaves: true,
+            lone_differences: false,
         })
     }
 
@@ -137,6 +142,33 @@ impl Config {
     pub fn with_eager_leaves(mut self, eager: bool) -> Self {
         self.eager_leaves = eager;
         self
+    }
+
+    /// Whether a differing range whose difference is one entry of ours is answered with that
+    /// entry at once (`true`: [`Config::bounded`]) or split like any other (`false`:
+    /// iroh-docs, [`Config::reference`] and [`Config::custom`]).
+    ///
+    /// A range fingerprint is the XOR of its entries' fingerprints, so ours XOR the peer's is
+    /// the XOR of the entries only one side holds. If that equals the fingerprint of one of our
+    /// entries inside the range, the peer lacks exactly that entry there (anything else would
+    /// take a collision of the 256-bit hash, or entries forged for it; see the security caveat
+    /// in the crate docs, which this shares). Instead of splitting the range again and again
+    /// down to that entry, which costs about `split_factor` fingerprint parts per level and a
+    /// round trip each, the session sends the entry as an item with `have_local == true`. The
+    /// peer stores it, as it would any item, and no round trip follows. Where the lone entry is
+    /// the peer's, the split goes on one more level and the peer finds it there.
+    ///
+    /// Only stores that index their entries by fingerprint take the shortcut
+    /// ([`Store::entry_by_fingerprint`](crate::Store::entry_by_fingerprint)); others behave as
+    /// with `false`. The parts sent are ones iroh-docs also sends and handles by its own rules.
+    pub fn with_lone_differences(mut self, lone: bool) -> Self {
+        self.lone_differences = lone;
+        self
+    }
+
+    /// Whether lone differences are answered at once; see [`Config::with_lone_differences`].
+    pub fn lone_differences(&self) -> bool {
+        self.lone_differences
     }
 
     /// Into how many parts a range whose fingerprints differ is split.

@@ -1,6 +1,7 @@
 //! An in-memory store that answers every range query in O(log n).
 
 use std::cmp::Ordering;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
 use std::ops::ControlFlow;
@@ -16,6 +17,8 @@ const NIL: Idx = usize::MAX;
 ///
 /// * `count`, `fingerprint` and `key_at` of any interval take O(log n) expected time, from two
 ///   root-to-leaf walks;
+/// * a hash map from each entry's fingerprint to its node answers
+///   [`Store::entry_by_fingerprint`] in O(1);
 /// * [`Store::insert`] is last-write-wins: a new key is added; an existing key is replaced only if
 ///   the new value is strictly greater;
 /// * node priorities come from a fixed-seed generator, so the shape (and the run time) is
@@ -25,6 +28,9 @@ const NIL: Idx = usize::MAX;
 /// benchmarks. It does not do prefix deletion; a store that needs it wraps or replaces this one.
 pub struct MemStore<E> {
     nodes: Vec<Node<E>>,
+    /// The node of each entry fingerprint (`Node::own`). Distinct entries with equal
+    /// fingerprints would share a slot; the lookup checks the node it finds.
+    by_own: HashMap<Fingerprint, Idx>,
     root: Idx,
     next_priority: u64,
 }
@@ -45,6 +51,7 @@ impl<E> Default for MemStore<E> {
     fn default() -> Self {
         MemStore {
             nodes: Vec::new(),
+            by_own: HashMap::new(),
             root: NIL,
             next_priority: 0x9e37_79b9_7f4a_7c15,
         }
@@ -73,6 +80,7 @@ impl<E: RangeEntry> Clone for MemStore<E> {
                     right: n.right,
                 })
                 .collect(),
+            by_own: self.by_own.clone(),
             root: self.root,
             next_priority: self.next_priority,
         }
@@ -122,6 +130,7 @@ impl<E: RangeEntry> MemStore<E> {
         let idx = self.nodes.len();
         let own = entry.fingerprint();
         let priority = self.priority();
+        self.by_own.insert(own, idx);
         self.nodes.push(Node {
             entry,
             own,
@@ -143,10 +152,16 @@ impl<E: RangeEntry> MemStore<E> {
         let (root, removed) = self.remove_rec(self.root, key);
         self.root = root;
         let removed = removed?;
+        self.unindex(removed);
         let last = self.nodes.len() - 1;
         if removed != last {
             // The last node moves into the freed slot; repoint whoever points at it.
             self.repoint(last, removed);
+            if let Some(slot) = self.by_own.get_mut(&self.nodes[last].own)
+                && *slot == last
+            {
+                *slot = removed;
+            }
         }
         Some(self.nodes.swap_remove(removed).entry)
     }
@@ -305,7 +320,10 @@ impl<E: RangeEntry> MemStore<E> {
         if t == NIL {
             return;
         }
-        self.nodes[t].own = entry.fingerprint();
+        self.unindex(t);
+        let own = entry.fingerprint();
+        self.by_own.insert(own, t);
+        self.nodes[t].own = own;
         self.nodes[t].entry = entry;
         for &t in path.iter().rev() {
             self.pull(t);
@@ -333,6 +351,14 @@ impl<E: RangeEntry> MemStore<E> {
                 self.pull(t);
                 (t, removed)
             }
+        }
+    }
+
+    /// Forgets node `t` in the fingerprint index (unless another node took its slot).
+    fn unindex(&mut self, t: Idx) {
+        let own = self.nodes[t].own;
+        if self.by_own.get(&own) == Some(&t) {
+            self.by_own.remove(&own);
         }
     }
 
@@ -427,6 +453,15 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
 
     fn insert(&mut self, entry: &E) -> Result<bool, Infallible> {
         Ok(MemStore::insert(self, entry.clone()))
+    }
+
+    fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Infallible> {
+        Ok(self
+            .by_own
+            .get(fingerprint)
+            .and_then(|&t| self.nodes.get(t))
+            .filter(|node| node.own == *fingerprint)
+            .map(|node| node.entry.clone()))
     }
 }
 

@@ -529,6 +529,13 @@ where
             pending.push(range);
             return Ok(());
         }
+        if self.config.lone_differences()
+            && ours.count > 0
+            && theirs != Fingerprint::EMPTY
+            && self.lone(&range, ours.fingerprint ^ theirs, ctx)?
+        {
+            return Ok(());
+        }
         if ours.count <= self.config.leaf_size() as u64 || theirs == Fingerprint::EMPTY {
             if !self.eager
                 && ours.count > 0
@@ -543,6 +550,43 @@ where
         } else {
             self.split(range, ours, ctx)
         }
+    }
+
+    /// Sends our entry whose fingerprint is `difference` (the XOR of the entries in which the
+    /// two sides' `range` differs) if we hold one in `range`: then it is all the peer lacks
+    /// there (see [`Config::with_lone_differences`]). Returns `false`, having sent nothing,
+    /// where there is no such entry or the item does not fit.
+    fn lone(
+        &mut self,
+        range: &Range<E::Key>,
+        difference: Fingerprint,
+        ctx: Ctx,
+    ) -> Result<bool, ProcessError<S::Error>> {
+        let Some(entry) = self
+            .store
+            .entry_by_fingerprint(&difference)
+            .map_err(ProcessError::Store)?
+        else {
+            return Ok(false);
+        };
+        if !range.contains(entry.key()) || entry.fingerprint() != difference {
+            return Ok(false);
+        }
+        let size = item_part_len(
+            range.x.encoded_len() + range.y.encoded_len(),
+            1,
+            entry.encoded_len(),
+        );
+        if !self.fits(size + ctx.after_part) {
+            return Ok(false);
+        }
+        let meta = self.hooks.meta(&entry);
+        self.push(MessagePart::RangeItem(RangeItem {
+            range: range.clone(),
+            values: vec![(entry, meta)],
+            have_local: true,
+        }));
+        Ok(true)
     }
 
     /// With lazy leaves, a differing range where we hold at most `leaf_size` entries (and the

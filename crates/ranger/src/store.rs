@@ -50,6 +50,16 @@ pub trait Store<E: RangeEntry> {
     /// what it had (for example because it holds a newer value for the key).
     fn insert(&mut self, entry: &E) -> Result<bool, Self::Error>;
 
+    /// The stored entry whose own [`RangeEntry::fingerprint`] is `fingerprint`, wherever its
+    /// key lies, or `None`. A store that keeps no index from entry fingerprints to entries
+    /// answers `None` (the default), which is always correct: it only turns off the shortcut
+    /// for lone differences (see [`Config::with_lone_differences`](crate::Config)). Should be
+    /// O(log n) or O(1) where implemented.
+    fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Self::Error> {
+        let _ = fingerprint;
+        Ok(None)
+    }
+
     /// The number of entries of `interval` and their fingerprint, as one answer. By default
     /// asks [`count`](Store::count) and [`fingerprint`](Store::fingerprint); a store whose index
     /// yields both from one lookup should override it.
@@ -219,6 +229,10 @@ impl<E: RangeEntry, S: Store<E> + ?Sized> Store<E> for &mut S {
 
     fn summary(&mut self, interval: Interval<'_, E::Key>) -> Result<Summary, Self::Error> {
         (**self).summary(interval)
+    }
+
+    fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Self::Error> {
+        (**self).entry_by_fingerprint(fingerprint)
     }
 
     fn pivots(

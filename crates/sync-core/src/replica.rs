@@ -81,6 +81,18 @@ impl<S: Store + ?Sized> ranger::Store<SignedEntry> for ReplicaStore<'_, S> {
         })
     }
 
+    fn entry_by_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<SignedEntry>, StoreError> {
+        // The backend answers for this namespace only; checked again here, so that a faulty
+        // backend cannot make a session send another document's entry.
+        Ok(self
+            .store
+            .entry_by_fingerprint(&self.namespace, fingerprint)?
+            .filter(|e| e.namespace() == self.namespace))
+    }
+
     fn pivots(
         &mut self,
         interval: Interval<'_, RecordIdentifier>,

@@ -40,6 +40,8 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
     let mut by_key: BTreeMap<ByKeyRow, u64> = BTreeMap::new();
     let mut latest: BTreeMap<Vec<u8>, (u64, Vec<u8>)> = BTreeMap::new();
     let mut aggregates: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
+    // Entry fingerprint -> the identifiers of the records that have it.
+    let mut fingerprints: BTreeMap<[u8; 32], Vec<Vec<u8>>> = BTreeMap::new();
     // Per level: the key of the node being filled and the namespace it belongs to.
     let mut open: Vec<Option<(Vec<u8>, Vec<u8>)>> = vec![None; usize::from(LEVELS) + 1];
     let mut ancestors: Vec<Vec<u8>> = Vec::new();
@@ -86,6 +88,7 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
             *slot = (record.timestamp(), key.to_vec());
         }
         let fp = record_fingerprint(id, value);
+        fingerprints.entry(fp.0).or_default().push(id.to_vec());
         let height = shape.level_of(id);
         for level in 1..=LEVELS {
             let slot = &mut open[usize::from(level)];
@@ -163,6 +166,26 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
             "{} aggregate nodes stored, {} recomputed",
             rows,
             aggregates.len()
+        )));
+    }
+
+    let mut rows = 0usize;
+    for item in t.by_fingerprint.iter().map_err(StoreError::backend)? {
+        let (k, v) = item.map_err(StoreError::backend)?;
+        let named = fingerprints
+            .get(k.value())
+            .is_some_and(|ids| ids.iter().any(|id| id.as_slice() == v.value()));
+        if !named {
+            return Err(corrupt(
+                "by-fingerprint row names no record with that fingerprint",
+            ));
+        }
+        rows += 1;
+    }
+    if rows != fingerprints.len() {
+        return Err(corrupt(format!(
+            "{} fingerprints among the records but {rows} by-fingerprint rows",
+            fingerprints.len()
         )));
     }
 

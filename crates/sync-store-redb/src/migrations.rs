@@ -5,10 +5,13 @@
 //! `n` (at index `n` of [`MIGRATIONS`]) turns a version-`n` file into a version-`n + 1` file. A
 //! new file has version 0. A file of a newer version is refused before anything is written.
 
-use redb::{Database, ReadableDatabase, TableHandle, WriteTransaction};
+use redb::{Database, ReadableDatabase, ReadableTable, TableHandle, WriteTransaction};
 use sync_core::StoreError;
 
-use crate::tables::{self, META, META_INDEX_SHAPE, META_VERSION, SCHEMA_VERSION, Shape};
+use crate::tables::{
+    self, BY_FINGERPRINT, META, META_INDEX_SHAPE, META_VERSION, RECORDS, SCHEMA_VERSION, Shape,
+    record_fingerprint,
+};
 
 /// What a new store is made with.
 #[derive(Debug, Clone, Copy)]
@@ -23,10 +26,11 @@ pub(crate) struct CreateOptions {
 type Migration = fn(&WriteTransaction, &CreateOptions) -> Result<(), StoreError>;
 
 /// Every migration, in order. `MIGRATIONS.len()` equals [`SCHEMA_VERSION`].
-const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1];
+const MIGRATIONS: [Migration; SCHEMA_VERSION as usize] = [create_v1, index_fingerprints_v2];
 
-/// Version 0 to 1: a new store. Creates every table of version 1 and the shape of the aggregate
-/// index, with a fresh random salt.
+/// Version 0 to 1: a new store. Creates every table (of the current version: a new store's
+/// later migrations then find nothing to convert) and the shape of the aggregate index, with
+/// a fresh random salt.
 fn create_v1(tx: &WriteTransaction, options: &CreateOptions) -> Result<(), StoreError> {
     let mut t = tables::Tables::open(tx).map_err(StoreError::backend)?;
     let mut salt = [0u8; 32];
@@ -39,6 +43,21 @@ fn create_v1(tx: &WriteTransaction, options: &CreateOptions) -> Result<(), Store
     t.meta
         .insert(META_INDEX_SHAPE, shape.encode().as_slice())
         .map_err(StoreError::backend)?;
+    Ok(())
+}
+
+/// Version 1 to 2: adds `records-by-fingerprint-v2`, one row per record under its entry
+/// fingerprint, filled from the records in one pass.
+fn index_fingerprints_v2(tx: &WriteTransaction, _: &CreateOptions) -> Result<(), StoreError> {
+    let records = tx.open_table(RECORDS).map_err(StoreError::backend)?;
+    let mut index = tx.open_table(BY_FINGERPRINT).map_err(StoreError::backend)?;
+    for item in records.iter().map_err(StoreError::backend)? {
+        let (k, v) = item.map_err(StoreError::backend)?;
+        let fp = record_fingerprint(k.value(), v.value());
+        index
+            .insert(fp.as_bytes(), k.value())
+            .map_err(StoreError::backend)?;
+    }
     Ok(())
 }
 

@@ -14,13 +14,14 @@ use std::ops::{Bound, ControlFlow};
 use bytes::Bytes;
 use redb::ReadableTable;
 use sync_core::{
-    AuthorFilter, AuthorId, ID_PREFIX_LEN, KEY_LEN, KeyFilter, NamespaceId, Query, QueryCursor,
+    AuthorFilter, AuthorId, Fingerprint, ID_PREFIX_LEN, KEY_LEN, KeyFilter, NamespaceId, Query,
+    QueryCursor,
     QueryKind, QueryPage, SignedEntry, SortBy, SortDirection, StoreError,
 };
 
 use crate::aggregate::namespace_end;
 use crate::bounds::{as_slice_bound, concat, prefix_end, prefix_successor};
-use crate::tables::{RECORD_VALUE_LEN, Tables, decode_entry};
+use crate::tables::{RECORD_VALUE_LEN, Tables, decode_entry, record_fingerprint};
 
 /// Collects one page, applying the cursor's offset and limit.
 struct Pager {
@@ -528,6 +529,30 @@ pub(crate) fn get(t: &Tables<'_>, id: &[u8]) -> Result<Option<SignedEntry>, Stor
     match t.records.get(id).map_err(StoreError::backend)? {
         Some(v) => Ok(Some(decode_entry(id, v.value())?)),
         None => Ok(None),
+    }
+}
+
+/// The entry of `ns` whose entry fingerprint is `fp`, from the by-fingerprint index; the
+/// record it names is checked to be of `ns` and to have that fingerprint.
+pub(crate) fn by_fingerprint(
+    t: &Tables<'_>,
+    ns: &NamespaceId,
+    fp: &Fingerprint,
+) -> Result<Option<SignedEntry>, StoreError> {
+    let Some(row) = t
+        .by_fingerprint
+        .get(fp.as_bytes())
+        .map_err(StoreError::backend)?
+    else {
+        return Ok(None);
+    };
+    let id = row.value();
+    if !id.starts_with(ns.as_bytes()) {
+        return Ok(None);
+    }
+    match t.records.get(id).map_err(StoreError::backend)? {
+        Some(v) if record_fingerprint(id, v.value()) == *fp => Ok(Some(decode_entry(id, v.value())?)),
+        _ => Ok(None),
     }
 }
 

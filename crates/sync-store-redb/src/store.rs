@@ -560,6 +560,17 @@ impl Store for RedbStore {
         })
     }
 
+    fn entry_by_fingerprint(
+        &mut self,
+        namespace: &NamespaceId,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<SignedEntry>, StoreError> {
+        self.read(|t| {
+            known(t, namespace)?;
+            query::by_fingerprint(t, namespace, fingerprint)
+        })
+    }
+
     fn pivots(
         &mut self,
         namespace: &NamespaceId,

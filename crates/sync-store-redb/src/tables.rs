@@ -13,7 +13,7 @@ use sync_core::{
 };
 
 /// The schema version this build writes, and the newest it opens.
-pub const SCHEMA_VERSION: u64 = 1;
+pub const SCHEMA_VERSION: u64 = 2;
 
 // --- meta ---
 
@@ -81,6 +81,15 @@ pub(crate) const LATEST: TableDefinition<'_, &[u8; 64], &[u8]> =
 /// | XOR of the entry fingerprints (32)`. Head nodes with count 0 are not stored.
 pub(crate) const AGGREGATES: TableDefinition<'_, &[u8], &[u8; AGG_VALUE_LEN]> =
     TableDefinition::new("aggregates-v1");
+
+/// `records-by-fingerprint-v2` (since schema version 2): every record under its entry
+/// fingerprint (`sync_core::Entry::fingerprint`, the value the aggregates XOR). Key: the
+/// fingerprint (32). Value: the flat record identifier, as in [`RECORDS`]. Distinct entries
+/// with equal fingerprints would share a row (a BLAKE3 collision); the row then names one of
+/// them, and a lookup always checks the record it finds, so at worst the lookup misses.
+/// Maintained exactly on every write; answers `Store::entry_by_fingerprint`.
+pub(crate) const BY_FINGERPRINT: TableDefinition<'_, &[u8; 32], &[u8]> =
+    TableDefinition::new("records-by-fingerprint-v2");
 
 // --- per-document settings ---
 
@@ -167,6 +176,7 @@ pub(crate) struct Tables<'tx> {
     pub(crate) by_key: Table<'tx, ByKey<'static>, u64>,
     pub(crate) latest: Table<'tx, &'static [u8; 64], &'static [u8]>,
     pub(crate) aggregates: Table<'tx, &'static [u8], &'static [u8; AGG_VALUE_LEN]>,
+    pub(crate) by_fingerprint: Table<'tx, &'static [u8; 32], &'static [u8]>,
     pub(crate) peers: Table<'tx, &'static [u8; 32], &'static [u8]>,
     pub(crate) policies: Table<'tx, &'static [u8; 32], &'static [u8]>,
 }
@@ -182,6 +192,7 @@ impl<'tx> Tables<'tx> {
             by_key: tx.open_table(BY_KEY)?,
             latest: tx.open_table(LATEST)?,
             aggregates: tx.open_table(AGGREGATES)?,
+            by_fingerprint: tx.open_table(BY_FINGERPRINT)?,
             peers: tx.open_table(PEERS)?,
             policies: tx.open_table(POLICIES)?,
         })

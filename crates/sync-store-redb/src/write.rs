@@ -4,7 +4,8 @@ use std::ops::Bound;
 
 use redb::ReadableTable;
 use sync_core::{
-    ID_PREFIX_LEN, InsertOutcome, KEY_LEN, NamespaceId, Record, SignedEntry, StoreError,
+    Fingerprint, ID_PREFIX_LEN, InsertOutcome, KEY_LEN, NamespaceId, Record, SignedEntry,
+    StoreError,
 };
 
 use crate::aggregate::{self, namespace_end, node_key};
@@ -149,6 +150,7 @@ pub(crate) fn insert(
         t.records
             .remove(id.as_slice())
             .map_err(StoreError::backend)?;
+        unindex_fingerprint(t, fp, id)?;
         t.by_key
             .remove((ns.as_bytes(), &id[ID_PREFIX_LEN..], author.as_bytes()))
             .map_err(StoreError::backend)?;
@@ -171,12 +173,34 @@ pub(crate) fn insert(
         )
         .map_err(StoreError::backend)?;
     match old_here {
-        Some(old) => aggregate::on_update(t, &ns, x, old, fp)?,
+        Some(old) => {
+            unindex_fingerprint(t, &old, x)?;
+            aggregate::on_update(t, &ns, x, old, fp)?;
+        }
         None => aggregate::on_insert(t, shape, &ns, x, fp)?,
     }
+    t.by_fingerprint
+        .insert(fp.as_bytes(), x)
+        .map_err(StoreError::backend)?;
     update_latest(t, entry, &dominated)?;
     let removed = dominated.len() as u64 + u64::from(old_here.is_some());
     Ok(InsertOutcome::Inserted { removed })
+}
+
+/// Removes the fingerprint row of the record `id` whose entry fingerprint is `fp`, unless the
+/// row names another record (see `tables::BY_FINGERPRINT`).
+fn unindex_fingerprint(t: &mut Tables<'_>, fp: &Fingerprint, id: &[u8]) -> Result<(), StoreError> {
+    let ours = t
+        .by_fingerprint
+        .get(fp.as_bytes())
+        .map_err(StoreError::backend)?
+        .is_some_and(|row| row.value() == id);
+    if ours {
+        t.by_fingerprint
+            .remove(fp.as_bytes())
+            .map_err(StoreError::backend)?;
+    }
+    Ok(())
 }
 
 /// Keeps `latest-per-author` exact after `entry` was stored and `dominated` removed.
@@ -268,6 +292,18 @@ pub(crate) fn remove_namespace_data(
 ) -> Result<(), StoreError> {
     let nsb = ns.as_bytes();
     let end = namespace_end(ns);
+    let mut indexed = Vec::new();
+    for item in t
+        .records
+        .range::<&[u8]>((Bound::Included(nsb.as_slice()), as_slice_bound(&end)))
+        .map_err(StoreError::backend)?
+    {
+        let (k, v) = item.map_err(StoreError::backend)?;
+        indexed.push((record_fingerprint(k.value(), v.value()), k.value().to_vec()));
+    }
+    for (fp, id) in &indexed {
+        unindex_fingerprint(t, fp, id)?;
+    }
     t.records
         .retain_in::<&[u8], _>(
             (Bound::Included(nsb.as_slice()), as_slice_bound(&end)),

@@ -42,9 +42,15 @@ fn config() -> impl Strategy<Value = Config> {
     ];
     prop_oneof![
         2 => Just(Config::reference()),
-        1 => (2usize..7, 1usize..5, budget, any::<bool>()).prop_map(|(k, leaf, b, eager)| {
-            Config::custom(k, leaf, b).unwrap().with_eager_leaves(eager)
-        }),
+        1 => (2usize..7, 1usize..5, budget, any::<bool>(), any::<bool>()).prop_map(
+            |(k, leaf, b, eager, lone)| {
+                Config::custom(k, leaf, b)
+                    .unwrap()
+                    .with_eager_leaves(eager)
+                    .with_lone_differences(lone)
+            }
+        ),
+        1 => (160usize..4096).prop_map(|b| Config::bounded(b).unwrap()),
         1 => (2usize..7, 1usize..5).prop_map(|(k, leaf)| Config::custom(k, leaf, Some(Config::MIN_MESSAGE_BYTES)).unwrap()),
     ]
 }

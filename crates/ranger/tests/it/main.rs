@@ -8,6 +8,7 @@ mod budget;
 mod convergence;
 mod hooks;
 mod hostile;
+mod lone;
 mod mem_store;
 mod split;
 mod support;

@@ -68,6 +68,19 @@ proptest! {
         for (k, v) in &model {
             prop_assert_eq!(store.get(k).map(|e| e.value.0), Some(*v));
         }
+        // The fingerprint index names exactly the stored entries: every stored one under its
+        // fingerprint, and no value of a key that was replaced or removed.
+        for (k, v) in &model {
+            let found = store.entry_by_fingerprint(&toy_hash(&k.0, *v)).unwrap();
+            prop_assert_eq!(found.map(|e| (e.key, e.value.0)), Some((k.clone(), *v)));
+        }
+        for i in 0u8..62 {
+            for v in 0u64..8 {
+                if model.get(&key(i)) != Some(&v) {
+                    prop_assert_eq!(store.entry_by_fingerprint(&toy_hash(&key(i).0, v)).unwrap(), None);
+                }
+            }
+        }
 
         // Some ranges are forced to be the whole set.
         for (i, (x, y)) in ranges.into_iter().enumerate() {

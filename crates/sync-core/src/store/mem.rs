@@ -330,6 +330,18 @@ impl Store for MemStore {
             .fold(Fingerprint::ZERO, |acc, e| acc ^ e.entry().fingerprint()))
     }
 
+    fn entry_by_fingerprint(
+        &mut self,
+        namespace: &NamespaceId,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<SignedEntry>, StoreError> {
+        self.known(namespace)?;
+        Ok(self
+            .namespace_entries(namespace)
+            .find(|e| e.entry().fingerprint() == *fingerprint)
+            .cloned())
+    }
+
     fn count(
         &mut self,
         namespace: &NamespaceId,

@@ -232,6 +232,23 @@ pub trait Store {
         ))
     }
 
+    /// The entry of `namespace` whose per-entry fingerprint ([`Entry::fingerprint`]) is
+    /// `fingerprint`, or `None`. Never an entry of another document. Reconciliation uses it to
+    /// answer a range that differs by one entry with that entry at once
+    /// ([`ranger::Config::with_lone_differences`]). Backends meant for large documents keep an
+    /// index (O(log n)); `None` from a backend without one is correct too, and only costs that
+    /// shortcut. By default `None`.
+    ///
+    /// [`Entry::fingerprint`]: crate::Entry::fingerprint
+    fn entry_by_fingerprint(
+        &mut self,
+        namespace: &NamespaceId,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<SignedEntry>, StoreError> {
+        let _ = (namespace, fingerprint);
+        Ok(None)
+    }
+
     /// For each of `ranks` (ascending): the identifier of the entry of that rank in `interval`,
     /// with the [`summary`](Store::summary) of the entries of `interval` below it. Stops at the
     /// first rank that is not below the interval's count. This is what splitting a range for
