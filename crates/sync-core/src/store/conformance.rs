@@ -43,6 +43,7 @@ pub fn cases<S: Store>() -> Vec<Case<S>> {
         ("latest_per_author", latest_per_author::<S>),
         ("range_operations", range_operations::<S>),
         ("remove_namespace", remove_namespace::<S>),
+        ("entries_by_fingerprint", entries_by_fingerprint::<S>),
         ("peers_and_policy", peers_and_policy::<S>),
     ]
 }
@@ -725,6 +726,75 @@ fn remove_namespace<S: Store>(store: &mut S) {
         Vec::<[u8; 32]>::new()
     );
     assert_eq!(store.latest_per_author(&ns.id()).unwrap(), vec![]);
+}
+
+/// `entry_by_fingerprint` names exactly the stored entries of the document asked about. A
+/// backend may keep no index and answer `None` throughout (the trait's default); one that finds
+/// the first entry is held to finding every stored one.
+fn entries_by_fingerprint<S: Store>(store: &mut S) {
+    let (ns, a) = setup(store);
+    let other = namespace(2);
+    store
+        .import_namespace(Capability::Write(other.clone()))
+        .unwrap();
+    let lookup = |store: &mut S, ns: &NamespaceSecret, e: &SignedEntry| {
+        store
+            .entry_by_fingerprint(&ns.id(), &e.entry().fingerprint())
+            .unwrap()
+    };
+    let first = entry(&ns, &a, b"a", 1, false);
+    put(store, &first);
+    let indexes = lookup(store, &ns, &first).is_some();
+    let mut live = vec![first.clone()];
+    for i in 0..20u32 {
+        let e = entry(&ns, &a, format!("k{i:02}").as_bytes(), 5, i % 7 == 3);
+        put(store, &e);
+        live.push(e);
+        put(
+            store,
+            &entry(&other, &a, format!("k{i:02}").as_bytes(), 5, false),
+        );
+    }
+    // Replaced by a newer entry; removed by a newer prefix; an entry never stored.
+    let replaced = live.remove(1);
+    let newer = entry(&ns, &a, b"k00", 9, false);
+    put(store, &newer);
+    live.push(newer);
+    let under = entry(&ns, &a, b"p/q", 1, false);
+    put(store, &under);
+    assert_eq!(lookup(store, &ns, &under).is_some(), indexes);
+    put(store, &entry(&ns, &a, b"p", 2, false));
+    live.push(entry(&ns, &a, b"p", 2, false));
+    put(store, &entry(&ns, &a, b"a", 2, false));
+    live.retain(|e| e != &first);
+    live.push(entry(&ns, &a, b"a", 2, false));
+    let never = entry(&ns, &a, b"zz", 1, false);
+    for gone in [&first, &replaced, &under, &never] {
+        assert_eq!(lookup(store, &ns, gone), None, "{gone:?}");
+    }
+    for e in &live {
+        let found = lookup(store, &ns, e);
+        if indexes {
+            assert_eq!(found.as_ref(), Some(e));
+        } else {
+            assert_eq!(found, None);
+        }
+        // Never an entry of another document, even under the fingerprint of one.
+        assert_eq!(lookup(store, &other, e), None);
+    }
+    let theirs = entry(&other, &a, b"k05", 5, false);
+    assert_eq!(
+        lookup(store, &other, &theirs).is_some(),
+        indexes,
+        "an entry of the other document"
+    );
+    // A removed document leaves nothing behind in the index.
+    assert!(store.remove_namespace(&other.id()).unwrap());
+    store
+        .import_namespace(Capability::Write(other.clone()))
+        .unwrap();
+    assert_eq!(lookup(store, &other, &theirs), None);
+    assert_eq!(lookup(store, &ns, &live[0]).is_some(), indexes);
 }
 
 fn peers_and_policy<S: Store>(store: &mut S) {

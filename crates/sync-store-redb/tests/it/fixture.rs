@@ -150,6 +150,18 @@ fn v1_fixture_opens_with_its_contents() {
         None
     );
     assert_eq!(store.default_author().unwrap(), Some(author(1).id()));
+    // The migration to version 2 indexed every entry by its fingerprint.
+    let mut indexed = 0;
+    for ns in [namespace(1).id(), namespace(2).id()] {
+        for e in store.entries(&ns, &KeyInterval::all(), 0, 100).unwrap() {
+            let found = store
+                .entry_by_fingerprint(&ns, &e.entry().fingerprint())
+                .unwrap();
+            assert_eq!(found.as_ref(), Some(&e));
+            indexed += 1;
+        }
+    }
+    assert!(indexed >= 6, "{indexed} entries");
     // It keeps working: writes, and a reopen.
     store
         .insert(entry(&namespace(1), &author(1), b"e", 30, false))
@@ -182,10 +194,10 @@ fn newer_schema_versions_are_refused_untouched() {
                 .to_vec();
             assert_eq!(
                 version,
-                1u64.to_be_bytes(),
+                SCHEMA_VERSION.to_be_bytes(),
                 "the version is where the test expects it"
             );
-            meta.insert("schema-version", &2u64.to_be_bytes()[..])
+            meta.insert("schema-version", &(SCHEMA_VERSION + 1).to_be_bytes()[..])
                 .unwrap();
         }
         tx.commit().unwrap();
@@ -194,24 +206,25 @@ fn newer_schema_versions_are_refused_untouched() {
     assert!(
         matches!(
             err,
-            StoreError::VersionTooNew {
-                found: 2,
-                supported: 1
-            }
+            StoreError::VersionTooNew { found, supported }
+                if found == SCHEMA_VERSION + 1 && supported == SCHEMA_VERSION
         ),
         "{err}"
     );
     assert_eq!(
         err.to_string(),
-        "the store has schema version 2; this build supports up to 1"
+        format!(
+            "the store has schema version {}; this build supports up to {SCHEMA_VERSION}",
+            SCHEMA_VERSION + 1
+        )
     );
-    // Nothing was written: the version is still 2.
+    // Nothing was written: the version is still the newer one.
     let db = redb::Database::create(&path).unwrap();
     let tx = db.begin_write().unwrap();
     let meta = tx.open_table(META).unwrap();
     assert_eq!(
         meta.get("schema-version").unwrap().unwrap().value(),
-        2u64.to_be_bytes()
+        (SCHEMA_VERSION + 1).to_be_bytes()
     );
 }
 

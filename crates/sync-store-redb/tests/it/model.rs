@@ -257,6 +257,8 @@ fn run(ops: Vec<Op>, file: bool, level_bits: Option<u8>) -> Result<(), TestCaseE
         path: file.then_some(path),
     };
     let mut model = MemStore::new();
+    // The fingerprint of every entry offered, stored or not.
+    let mut offered = Vec::new();
     for seed in [1u8, 2] {
         let cap = Capability::Write(namespace(seed));
         model.import_namespace(cap.clone()).unwrap();
@@ -273,6 +275,7 @@ fn run(ops: Vec<Op>, file: bool, level_bits: Option<u8>) -> Result<(), TestCaseE
                 tombstone,
             } => {
                 let e = fake_entry(ns, author, &key, ts, tombstone);
+                offered.push(e.entry().fingerprint());
                 let want = norm(model.insert(e.clone()));
                 let got = norm(subject.store().insert(e));
                 prop_assert_eq!(got, want, "{}", what);
@@ -427,6 +430,14 @@ fn run(ops: Vec<Op>, file: bool, level_bits: Option<u8>) -> Result<(), TestCaseE
     // The whole contents, and the indexes against a recomputation.
     for seed in NAMESPACES {
         let ns = ns_id(seed);
+        for fp in &offered {
+            prop_assert_eq!(
+                norm(subject.store().entry_by_fingerprint(&ns, fp)),
+                norm(model.entry_by_fingerprint(&ns, fp)),
+                "entry by fingerprint {:?}",
+                fp
+            );
+        }
         let query = Query::all().with_include_empty(true);
         let cursor = QueryCursor::start(&query);
         prop_assert_eq!(
