@@ -154,8 +154,10 @@ impl Config {
     /// take a collision of the 256-bit hash, or entries forged for it; see the security caveat
     /// in the crate docs, which this shares). Instead of splitting the range again and again
     /// down to that entry, which costs about `split_factor` fingerprint parts per level and a
-    /// round trip each, the session sends the entry as an item with `have_local == true`. The
-    /// peer stores it, as it would any item, and no round trip follows. Where the lone entry is
+    /// round trip each, the session sends the entry in an item with `have_local == true` (one
+    /// item per message holds all such entries; its range is the whole set, which a peer never
+    /// looks at in such an item). The peer stores it, as it would any item, and no round trip
+    /// follows. Where the lone entry is
     /// the peer's, the split goes on one more level and the peer finds it there.
     ///
     /// Only stores that index their entries by fingerprint take the shortcut

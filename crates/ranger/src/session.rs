@@ -4,7 +4,7 @@ use std::cmp::Ordering;
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
-use crate::message::{FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len};
+use crate::message::{FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len, varint_len};
 use crate::{
     Config, Fingerprint, Interval, Message, MessagePart, Range, RangeEntry, RangeFingerprint,
     RangeItem, RangeKey, Store, Summary,
@@ -240,8 +240,8 @@ impl Session {
 
         // tails[i]: the longest key among the parts after part i.
         let mut tails = vec![0usize; parts.len()];
+        let mut longest = 0;
         if budget.is_some() {
-            let mut longest = 0;
             for (i, part) in parts.iter().enumerate().rev() {
                 tails[i] = longest;
                 let range = part.range();
@@ -257,8 +257,8 @@ impl Session {
         // only come back as a request for it, so leaves go out as entries at once.
         let mut summaries: Vec<Option<Summary>> = Vec::new();
         let mut eager = self.config.eager_leaves();
+        let (mut fingerprints, mut differing) = (0usize, 0usize);
         if !eager {
-            let (mut fingerprints, mut differing) = (0usize, 0usize);
             for part in &parts {
                 summaries.push(match part {
                     MessagePart::RangeFingerprint(fp) => {
@@ -282,16 +282,34 @@ impl Session {
         // checks), before any of them is stored; the verdicts go back to their items.
         let mut verdicts = validate_items(hooks, &mut parts)?;
 
+        // If the answers to the differing ranges cannot all fit, part of the budget is kept
+        // for the carriers of those that do not (see `Step::carriers`), so that each goes back
+        // as a fingerprint of a few of them, not all of them as one range that the peer would
+        // have to split from the top again.
+        let full_budget = budget.unwrap_or(usize::MAX);
+        let carrier = FINGERPRINT_PART_OVERHEAD + 2 * longest;
+        let wanted = differing
+            .saturating_mul(self.config.split_factor())
+            .saturating_mul(carrier);
+        let reserve = if budget.is_some() && wanted > full_budget {
+            differing
+                .saturating_mul(carrier)
+                .min(full_budget / CARRIER_SHARE)
+        } else {
+            0
+        };
         let mut step = Step {
             config: self.config,
             eager,
-            budget: budget.unwrap_or(usize::MAX),
+            budget: full_budget - reserve,
+            full_budget,
             store,
             hooks,
             outcome: &mut self.outcome,
             out: Vec::new(),
             size: crate::message::MESSAGE_OVERHEAD,
             pending: None,
+            lone_item: None,
         };
         let count = parts.len();
         summaries.resize(parts.len(), None);
@@ -313,6 +331,7 @@ impl Session {
                 MessagePart::RangeFingerprint(fp) => step.fingerprint(fp, summary, ctx)?,
             }
         }
+        step.budget = full_budget;
         if let Some(pending) = step.pending.take() {
             step.carriers(pending)?;
         }
@@ -386,6 +405,9 @@ where
 const DENSE_NUMERATOR: usize = 3;
 const DENSE_DENOMINATOR: usize = 4;
 
+/// At most `1 / CARRIER_SHARE` of a message's budget is kept for carriers.
+const CARRIER_SHARE: usize = 4;
+
 /// Budget facts about the part being processed.
 #[derive(Clone, Copy)]
 struct Ctx {
@@ -451,8 +473,11 @@ struct Step<'a, E: RangeEntry, M, S, H> {
     config: Config,
     /// Leaves go out as entries (the configuration's eager leaves, or a dense message).
     eager: bool,
-    /// `usize::MAX` when unbounded.
+    /// `usize::MAX` when unbounded; less than `full_budget` while part of it is kept for
+    /// carriers.
     budget: usize,
+    /// The message budget, `usize::MAX` when unbounded.
+    full_budget: usize,
     store: &'a mut S,
     hooks: &'a mut H,
     outcome: &'a mut SessionOutcome,
@@ -461,6 +486,8 @@ struct Step<'a, E: RangeEntry, M, S, H> {
     size: usize,
     /// Once the message is full: the ranges still to be reconciled, in key order.
     pending: Option<Vec<Range<E::Key>>>,
+    /// Where in `out` the item of lone entries is, once there is one.
+    lone_item: Option<usize>,
 }
 
 impl<E, M, S, H> Step<'_, E, M, S, H>
@@ -469,8 +496,15 @@ where
     S: Store<E>,
     H: Hooks<E, M>,
 {
+    /// The bytes left; the first part of a message may always use the whole budget (the part
+    /// kept for carriers never stops a message from making progress).
     fn remaining(&self) -> usize {
-        self.budget.saturating_sub(self.size)
+        let budget = if self.out.is_empty() {
+            self.full_budget
+        } else {
+            self.budget
+        };
+        budget.saturating_sub(self.size)
     }
 
     fn fits(&self, bytes: usize) -> bool {
@@ -497,7 +531,7 @@ where
         if self.out.is_empty() {
             return Err(ProcessError::BudgetTooSmall {
                 needed: needed.saturating_add(self.size),
-                budget: self.budget,
+                budget: self.full_budget,
             });
         }
         self.pending = Some(vec![rest]);
@@ -572,17 +606,32 @@ where
         if !range.contains(entry.key()) || entry.fingerprint() != difference {
             return Ok(false);
         }
-        let size = item_part_len(
-            range.x.encoded_len() + range.y.encoded_len(),
-            1,
-            entry.encoded_len(),
-        );
+        // Every lone entry of the message travels in one item with `have_local == true`, over
+        // the whole set (anchored at the first entry's key): a peer only stores the values of
+        // such an item and never looks at its range (iroh-docs neither), so one item saves two
+        // bounds per further entry.
+        let remaining = self.remaining();
+        if let Some(MessagePart::RangeItem(item)) = self.lone_item.and_then(|i| self.out.get_mut(i))
+        {
+            let n = item.values.len() as u64;
+            let added = entry.encoded_len() + varint_len(n + 1) - varint_len(n);
+            if added + ctx.after_part > remaining {
+                return Ok(false);
+            }
+            let meta = self.hooks.meta(&entry);
+            item.values.push((entry, meta));
+            self.size += added;
+            return Ok(true);
+        }
+        let key = entry.key().clone();
+        let size = item_part_len(2 * key.encoded_len(), 1, entry.encoded_len());
         if !self.fits(size + ctx.after_part) {
             return Ok(false);
         }
         let meta = self.hooks.meta(&entry);
+        self.lone_item = Some(self.out.len());
         self.push(MessagePart::RangeItem(RangeItem {
-            range: range.clone(),
+            range: Range::new(key.clone(), key),
             values: vec![(entry, meta)],
             have_local: true,
         }));
@@ -981,33 +1030,31 @@ where
         Ok(())
     }
 
-    /// Sends each deferred range as our fingerprint of it while they fit, then one fingerprint
-    /// covering all the rest.
+    /// Sends the deferred ranges (in key order) back as our fingerprints of them: each alone if
+    /// there is room for all, else in runs of consecutive ones of equal length, each run as
+    /// one fingerprint of the range from its first start to its last end, as many runs as fit.
     fn carriers(&mut self, pending: Vec<Range<E::Key>>) -> Result<(), ProcessError<S::Error>> {
-        let Some(last) = pending.last() else {
-            return Ok(());
-        };
-        let last_y = last.y.clone();
-        let mut iter = pending.into_iter().peekable();
-        while let Some(range) = iter.next() {
-            let size = fingerprint_part_len(&range.x, &range.y);
-            let reserve = iter
-                .peek()
-                .map_or(0, |next| fingerprint_part_len(&next.x, &last_y));
-            let replaced = !self.fits(size + reserve);
-            let range = if replaced {
-                Range::new(range.x, last_y.clone())
-            } else {
-                range
-            };
+        let longest = pending
+            .iter()
+            .map(|r| r.x.encoded_len().max(r.y.encoded_len()))
+            .max()
+            .unwrap_or(0);
+        let room = (self.remaining() / (FINGERPRINT_PART_OVERHEAD + 2 * longest)).max(1);
+        let run = pending.len().div_ceil(room);
+        let mut iter = pending.into_iter();
+        while let Some(first) = iter.next() {
+            let mut y = first.y;
+            for next in iter.by_ref().take(run - 1) {
+                y = next.y;
+            }
+            let range = Range::new(first.x, y);
             let size = fingerprint_part_len(&range.x, &range.y);
             if !self.fits(size) {
                 return Err(ProcessError::BudgetTooSmall {
                     needed: self.size + size,
-                    budget: self.budget,
+                    budget: self.full_budget,
                 });
             }
-            let covers_rest = replaced;
             let fingerprint = self
                 .store
                 .range_fingerprint(&range)
@@ -1016,9 +1063,6 @@ where
                 range,
                 fingerprint,
             }));
-            if covers_rest {
-                break;
-            }
         }
         Ok(())
     }

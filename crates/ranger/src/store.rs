@@ -55,7 +55,10 @@ pub trait Store<E: RangeEntry> {
     /// answers `None` (the default), which is always correct: it only turns off the shortcut
     /// for lone differences (see [`Config::with_lone_differences`](crate::Config)). Should be
     /// O(log n) or O(1) where implemented.
-    fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Self::Error> {
+    fn entry_by_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<E>, Self::Error> {
         let _ = fingerprint;
         Ok(None)
     }
@@ -231,7 +234,10 @@ impl<E: RangeEntry, S: Store<E> + ?Sized> Store<E> for &mut S {
         (**self).summary(interval)
     }
 
-    fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Self::Error> {
+    fn entry_by_fingerprint(
+        &mut self,
+        fingerprint: &Fingerprint,
+    ) -> Result<Option<E>, Self::Error> {
         (**self).entry_by_fingerprint(fingerprint)
     }
 

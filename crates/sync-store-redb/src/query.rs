@@ -15,8 +15,7 @@ use bytes::Bytes;
 use redb::ReadableTable;
 use sync_core::{
     AuthorFilter, AuthorId, Fingerprint, ID_PREFIX_LEN, KEY_LEN, KeyFilter, NamespaceId, Query,
-    QueryCursor,
-    QueryKind, QueryPage, SignedEntry, SortBy, SortDirection, StoreError,
+    QueryCursor, QueryKind, QueryPage, SignedEntry, SortBy, SortDirection, StoreError,
 };
 
 use crate::aggregate::namespace_end;
@@ -551,7 +550,9 @@ pub(crate) fn by_fingerprint(
         return Ok(None);
     }
     match t.records.get(id).map_err(StoreError::backend)? {
-        Some(v) if record_fingerprint(id, v.value()) == *fp => Ok(Some(decode_entry(id, v.value())?)),
+        Some(v) if record_fingerprint(id, v.value()) == *fp => {
+            Ok(Some(decode_entry(id, v.value())?))
+        }
         _ => Ok(None),
     }
 }

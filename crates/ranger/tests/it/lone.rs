@@ -185,7 +185,11 @@ impl Store<Entry> for Lying {
         self.inner.fingerprint(interval)
     }
 
-    fn key_at(&mut self, interval: Interval<'_, Key>, rank: u64) -> Result<Option<Key>, Infallible> {
+    fn key_at(
+        &mut self,
+        interval: Interval<'_, Key>,
+        rank: u64,
+    ) -> Result<Option<Key>, Infallible> {
         self.inner.key_at(interval, rank)
     }
 
