@@ -248,3 +248,50 @@ fn bootstrap_of_an_empty_reference_peer_stays_under_budget() {
     );
     assert_eq!(ours_all(&mut ours, secret.id()).len(), 300);
 }
+
+/// A lone entry of ours (`Config::with_lone_differences`) reaches a reference peer in the
+/// whole-set item with `have_local == true` that the shortcut sends, whoever starts, and one
+/// of theirs still reaches us the usual way.
+#[test]
+fn lone_entries_reach_the_reference_peer() {
+    let secret = NamespaceSecret::from_bytes(&[0x44; 32]);
+    let base = now_micros() - 1_000_000;
+    let shared: Spec = (0..200u32)
+        .map(|i| ((i % 3) as u8 + 1, (i / 3) as u8, 0, i as u8))
+        .collect();
+    let shared = make(&secret, &shared, base);
+    let ours_only = make(&secret, &vec![(3, 250, 1, 9)], base);
+    let theirs_only = make(&secret, &vec![(1, 251, 1, 7)], base);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let config = Config::bounded(64 * 1024).unwrap();
+    for we_start in [true, false] {
+        let mut a = shared.clone();
+        a.extend(ours_only.iter().cloned());
+        let (mut ours, mut theirs) = setup(&secret, &a, &shared);
+        let messages = session(&rt, &mut ours, &mut theirs, &secret, config, we_start);
+        let (o, t) = (
+            ours_all(&mut ours, secret.id()),
+            theirs_all(&mut theirs, secret.id()),
+        );
+        assert_eq!(o.len(), 201);
+        assert_eq!(o, t);
+        // The reference opening: we answer its whole-set fingerprint with the entry at once,
+        // and it has nothing to say to that (`session` counts its empty step too).
+        if !we_start {
+            assert_eq!(messages, 3, "the lone entry goes out in the first reply");
+        }
+
+        let mut b = shared.clone();
+        b.extend(theirs_only.iter().cloned());
+        let (mut ours, mut theirs) = setup(&secret, &shared, &b);
+        session(&rt, &mut ours, &mut theirs, &secret, config, we_start);
+        let (o, t) = (
+            ours_all(&mut ours, secret.id()),
+            theirs_all(&mut theirs, secret.id()),
+        );
+        assert_eq!(o.len(), 201);
+        assert_eq!(o, t);
+    }
+}
