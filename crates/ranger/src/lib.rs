@@ -40,6 +40,7 @@ mod message;
 mod range;
 mod session;
 mod store;
+mod verdicts;
 
 pub use config::{Config, ConfigError};
 pub use entry::{RangeEntry, RangeKey, RangeValue};
@@ -52,3 +53,4 @@ pub use message::{
 pub use range::{Interval, Range};
 pub use session::{AcceptAll, Hooks, ProcessError, Session, SessionOutcome};
 pub use store::{Store, Summary};
+pub use verdicts::Verdicts;

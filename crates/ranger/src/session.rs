@@ -7,7 +7,7 @@ use std::ops::ControlFlow;
 use crate::message::{FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len, varint_len};
 use crate::{
     Config, Fingerprint, Interval, Message, MessagePart, Range, RangeEntry, RangeFingerprint,
-    RangeItem, RangeKey, Store, Summary,
+    RangeItem, RangeKey, Store, Summary, Verdicts,
 };
 
 /// What the caller decides about the entries that pass through a session.
@@ -29,6 +29,20 @@ pub trait Hooks<E: RangeEntry, M> {
     /// verification). By default calls [`validate`](Hooks::validate) for each, in order.
     fn validate_all(&mut self, values: &[(E, M)]) -> Vec<Result<(), Self::Rejection>> {
         values.iter().map(|(e, m)| self.validate(e, m)).collect()
+    }
+
+    /// Starts checking the entries of one incoming message and returns their verdicts, which
+    /// the session takes in order as it stores the values (see [`Verdicts`]). Override it to
+    /// check on other threads while the session stores what is already checked. By default
+    /// [`validate_all`](Hooks::validate_all), all at once.
+    fn validate_stream(&mut self, values: &[(E, M)]) -> Verdicts<Self::Rejection> {
+        Verdicts::ready(self.validate_all(values))
+    }
+
+    /// Called with every incoming entry that passed validation, before it is offered to the
+    /// store (whether or not the store then keeps it). Does nothing by default.
+    fn on_valid(&mut self, entry: &E, meta: &M) {
+        let _ = (entry, meta);
     }
 
     /// Called with every entry [`validate`](Hooks::validate) refused. Does nothing by default.
@@ -100,7 +114,8 @@ pub enum ProcessError<S> {
         /// The configured budget.
         budget: usize,
     },
-    /// [`Hooks::validate_all`] returned a different number of verdicts than it got values.
+    /// [`Hooks::validate_stream`] (or [`Hooks::validate_all`]) gave a different number of
+    /// verdicts than it got values.
     #[error("the hooks gave {verdicts} verdicts for {values} values")]
     Hooks {
         /// Values in the message.
@@ -278,9 +293,9 @@ impl Session {
                 differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
         }
 
-        // Every incoming value of the message is checked in one call (one batch of signature
-        // checks), before any of them is stored; the verdicts go back to their items.
-        let mut verdicts = validate_items(hooks, &mut parts)?;
+        // Every incoming value of the message is handed to the hooks in one call (one batch
+        // of signature checks); each item takes its verdicts when it stores its values.
+        let (verdicts, values) = validate_items(hooks, &mut parts)?;
 
         // If the answers to the differing ranges cannot all fit, part of the budget is kept
         // for the carriers of those that do not (see `Step::carriers`), so that each goes back
@@ -310,6 +325,9 @@ impl Session {
             size: crate::message::MESSAGE_OVERHEAD,
             pending: None,
             lone_item: None,
+            verdicts,
+            values,
+            taken: 0,
         };
         let count = parts.len();
         summaries.resize(parts.len(), None);
@@ -324,16 +342,19 @@ impl Session {
                 },
             };
             match part {
-                MessagePart::RangeItem(item) => {
-                    let verdicts = verdicts.get_mut(i).map(std::mem::take).unwrap_or_default();
-                    step.item(item, verdicts, ctx)?;
-                }
+                MessagePart::RangeItem(item) => step.item(item, ctx)?,
                 MessagePart::RangeFingerprint(fp) => step.fingerprint(fp, summary, ctx)?,
             }
         }
         step.budget = full_budget;
         if let Some(pending) = step.pending.take() {
             step.carriers(pending)?;
+        }
+        if step.verdicts.next().is_some() {
+            return Err(ProcessError::Hooks {
+                values: step.values,
+                verdicts: step.taken + 1 + step.verdicts.count(),
+            });
         }
         let out = std::mem::take(&mut step.out);
         drop(step);
@@ -354,13 +375,12 @@ impl Session {
     }
 }
 
-/// Runs [`Hooks::validate_all`] once over the values of every item of `parts`; entry `i` of
-/// the result holds the verdicts on the values of `parts[i]` (empty for fingerprints).
-#[allow(clippy::type_complexity)]
+/// Runs [`Hooks::validate_stream`] once over the values of every item of `parts`, in order, and
+/// gives the items their values back. Returns the verdicts and the number of values.
 fn validate_items<E, M, H, SE>(
     hooks: &mut H,
     parts: &mut [MessagePart<E, M>],
-) -> Result<Vec<Vec<Result<(), H::Rejection>>>, ProcessError<SE>>
+) -> Result<(Verdicts<H::Rejection>, usize), ProcessError<SE>>
 where
     E: RangeEntry,
     H: Hooks<E, M>,
@@ -368,36 +388,34 @@ where
     let mut all = Vec::new();
     let mut lens = Vec::with_capacity(parts.len());
     for part in parts.iter_mut() {
-        match part {
-            MessagePart::RangeItem(item) => {
-                lens.push(item.values.len());
-                all.append(&mut item.values);
-            }
-            MessagePart::RangeFingerprint(_) => lens.push(0),
+        if let MessagePart::RangeItem(item) = part {
+            lens.push(item.values.len());
+            all.append(&mut item.values);
         }
     }
     let verdicts = if all.is_empty() {
-        Vec::new()
+        Verdicts::ready(Vec::new())
     } else {
-        hooks.validate_all(&all)
+        hooks.validate_stream(&all)
     };
-    if verdicts.len() != all.len() {
+    if let Some(known) = verdicts.known_len()
+        && known != all.len()
+    {
         return Err(ProcessError::Hooks {
             values: all.len(),
-            verdicts: verdicts.len(),
+            verdicts: known,
         });
     }
-    // Give every item its values back, with their verdicts.
+    let count = all.len();
     let mut values = all.into_iter();
-    let mut verdicts = verdicts.into_iter();
-    let mut per_part = Vec::with_capacity(parts.len());
-    for (part, len) in parts.iter_mut().zip(lens) {
+    let mut lens = lens.into_iter();
+    for part in parts.iter_mut() {
         if let MessagePart::RangeItem(item) = part {
-            item.values.extend(values.by_ref().take(len));
+            item.values
+                .extend(values.by_ref().take(lens.next().unwrap_or(0)));
         }
-        per_part.push(verdicts.by_ref().take(len).collect());
     }
-    Ok(per_part)
+    Ok((verdicts, count))
 }
 
 /// A message is dense when at least `DENSE_NUMERATOR / DENSE_DENOMINATOR` of its fingerprint
@@ -469,7 +487,7 @@ impl<E: RangeEntry, M> Incoming<'_, E, M> {
 }
 
 /// The state of one `process_message` call.
-struct Step<'a, E: RangeEntry, M, S, H> {
+struct Step<'a, E: RangeEntry, M, S, H: Hooks<E, M>> {
     config: Config,
     /// Leaves go out as entries (the configuration's eager leaves, or a dense message).
     eager: bool,
@@ -488,6 +506,12 @@ struct Step<'a, E: RangeEntry, M, S, H> {
     pending: Option<Vec<Range<E::Key>>>,
     /// Where in `out` the item of lone entries is, once there is one.
     lone_item: Option<usize>,
+    /// The verdicts on the incoming values, in the order of the items.
+    verdicts: Verdicts<H::Rejection>,
+    /// The number of incoming values.
+    values: usize,
+    /// Verdicts taken so far.
+    taken: usize,
 }
 
 impl<E, M, S, H> Step<'_, E, M, S, H>
@@ -815,13 +839,8 @@ where
         Ok(())
     }
 
-    /// Answers an item whose values have been validated (`verdicts[i]` on `values[i]`).
-    fn item(
-        &mut self,
-        item: RangeItem<E, M>,
-        verdicts: Vec<Result<(), H::Rejection>>,
-        ctx: Ctx,
-    ) -> Result<(), ProcessError<S::Error>> {
+    /// Answers an item; its values are stored as their verdicts come.
+    fn item(&mut self, item: RangeItem<E, M>, ctx: Ctx) -> Result<(), ProcessError<S::Error>> {
         let RangeItem {
             range,
             values,
@@ -862,7 +881,7 @@ where
             }
         }
 
-        self.store_values(values, verdicts)?;
+        self.store_values(values)?;
 
         if let Some(chunk) = reply {
             if chunk.values.is_empty() && matches!(chunk.end, ChunkEnd::Whole) {
@@ -884,18 +903,23 @@ where
         Ok(())
     }
 
-    fn store_values(
-        &mut self,
-        values: Vec<(E, M)>,
-        verdicts: Vec<Result<(), H::Rejection>>,
-    ) -> Result<(), ProcessError<S::Error>> {
-        for ((entry, meta), verdict) in values.into_iter().zip(verdicts) {
+    /// Stores the values of one item, each once its verdict is known.
+    fn store_values(&mut self, values: Vec<(E, M)>) -> Result<(), ProcessError<S::Error>> {
+        for (entry, meta) in values {
+            let Some(verdict) = self.verdicts.next() else {
+                return Err(ProcessError::Hooks {
+                    values: self.values,
+                    verdicts: self.taken,
+                });
+            };
+            self.taken += 1;
             match verdict {
                 Err(reason) => {
                     self.outcome.entries_rejected += 1;
                     self.hooks.on_reject(entry, meta, reason);
                 }
                 Ok(()) => {
+                    self.hooks.on_valid(&entry, &meta);
                     if self.store.insert(&entry).map_err(ProcessError::Store)? {
                         self.outcome.entries_inserted += 1;
                         self.hooks.on_insert(entry, meta);

@@ -5,7 +5,7 @@ use std::num::{NonZeroU64, NonZeroUsize};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use ranger::{Hooks, Session};
+use ranger::{Hooks, Session, Verdicts};
 use sync_core::{
     Author, AuthorHeads, AuthorId, Capability, CapabilityKind, ContentHash, ContentStatus,
     DownloadPolicy, ImportOutcome, InsertOutcome, NamespaceId, NamespaceSecret, Query, QueryCursor,
@@ -780,14 +780,12 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
     type Rejection = ValidationError;
 
     fn validate(&mut self, entry: &SignedEntry, _: &ContentStatus) -> Result<(), ValidationError> {
-        let result = entry.validate(
+        entry.validate(
             self.namespace,
             self.now,
             self.validation,
             SignatureCheck::Verify,
-        );
-        self.count(entry, &result);
-        result
+        )
     }
 
     fn validate_all(
@@ -795,17 +793,39 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
         values: &[(SignedEntry, ContentStatus)],
     ) -> Vec<Result<(), ValidationError>> {
         let entries: Vec<&SignedEntry> = values.iter().map(|(e, _)| e).collect();
-        let verdicts = SignedEntry::validate_batch(
+        SignedEntry::validate_batch(
             &entries,
             self.namespace,
             self.now,
             self.validation,
             self.verify_threads,
-        );
-        for (entry, verdict) in entries.iter().zip(&verdicts) {
-            self.count(entry, verdict);
-        }
-        verdicts
+        )
+    }
+
+    /// The signatures of a message are checked on the verification threads while this
+    /// thread stores the entries already checked.
+    fn validate_stream(
+        &mut self,
+        values: &[(SignedEntry, ContentStatus)],
+    ) -> Verdicts<ValidationError> {
+        let entries = values.iter().map(|(e, _)| e.clone()).collect();
+        SignedEntry::validate_streamed(
+            entries,
+            self.namespace,
+            self.now,
+            *self.validation,
+            self.verify_threads,
+        )
+    }
+
+    /// Heads count every valid entry received, stored or not.
+    fn on_valid(&mut self, entry: &SignedEntry, _: &ContentStatus) {
+        self.heads.insert(entry.author(), entry.timestamp());
+    }
+
+    fn on_reject(&mut self, _: SignedEntry, _: ContentStatus, reason: ValidationError) {
+        self.metrics.entries_rejected += 1;
+        self.rejections.record(&reason);
     }
 
     fn on_insert(&mut self, entry: SignedEntry, status: ContentStatus) {
@@ -826,19 +846,6 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
         match self.content_status {
             Some(f) => f(&entry.content_hash()),
             None => ContentStatus::Missing,
-        }
-    }
-}
-
-impl SyncHooks<'_> {
-    /// Heads for a valid entry, counters for a refused one.
-    fn count(&mut self, entry: &SignedEntry, verdict: &Result<(), ValidationError>) {
-        match verdict {
-            Ok(()) => self.heads.insert(entry.author(), entry.timestamp()),
-            Err(reason) => {
-                self.metrics.entries_rejected += 1;
-                self.rejections.record(reason);
-            }
         }
     }
 }

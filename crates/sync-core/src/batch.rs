@@ -34,13 +34,16 @@
 //! Small batches, where the fixed cost of the torsion rounds outweighs the saving, are
 //! verified one by one.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::{Identity, IsIdentity, VartimeMultiscalarMul};
+use ranger::Verdicts;
 use sha2::{Digest, Sha512};
 
 use crate::{NamespaceId, SignatureCheck};
@@ -119,6 +122,82 @@ fn par_chunks<T: Sync, R: Send>(
                 Err(panic) => std::panic::resume_unwind(panic),
             })
             .collect()
+    })
+}
+
+/// Entries per chunk of [`validate_streamed`]: one batch each.
+pub(crate) const STREAM_CHUNK: usize = 256;
+
+/// [`validate_all`] on `threads` background threads, a chunk of [`STREAM_CHUNK`] entries at a
+/// time, the verdicts handed out in order as their chunks complete. Fewer than two chunks are
+/// checked at once, on the calling thread.
+pub(crate) fn validate_streamed(
+    entries: Vec<SignedEntry>,
+    expected: NamespaceId,
+    now_micros: u64,
+    config: ValidationConfig,
+    threads: NonZeroUsize,
+) -> Verdicts<ValidationError> {
+    let chunks = entries.len().div_ceil(STREAM_CHUNK);
+    let inline = |entries: &[SignedEntry]| {
+        let refs: Vec<&SignedEntry> = entries.iter().collect();
+        Verdicts::ready(validate_all(&refs, expected, now_micros, &config, threads))
+    };
+    if chunks < 2 {
+        return inline(&entries);
+    }
+    let entries = Arc::new(entries);
+    let next = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::channel::<(usize, Vec<Result<(), ValidationError>>)>();
+    let mut workers = 0;
+    for _ in 0..threads.get().min(chunks) {
+        let (entries, next, tx) = (Arc::clone(&entries), Arc::clone(&next), tx.clone());
+        let worker = move || {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let start = i.saturating_mul(STREAM_CHUNK);
+                if start >= entries.len() {
+                    break;
+                }
+                let end = (start + STREAM_CHUNK).min(entries.len());
+                let refs: Vec<&SignedEntry> = entries[start..end].iter().collect();
+                let verdicts =
+                    validate_all(&refs, expected, now_micros, &config, NonZeroUsize::MIN);
+                // The receiver is gone when the session ended early: stop.
+                if tx.send((i, verdicts)).is_err() {
+                    break;
+                }
+            }
+        };
+        if std::thread::Builder::new()
+            .name("docsync-verify".into())
+            .spawn(worker)
+            .is_ok()
+        {
+            workers += 1;
+        }
+    }
+    drop(tx);
+    if workers == 0 {
+        return inline(&entries);
+    }
+    // Chunks arrive in any order; they are handed out in order.
+    let mut arrived: BTreeMap<usize, Vec<Result<(), ValidationError>>> = BTreeMap::new();
+    let mut want = 0;
+    Verdicts::streamed(move || {
+        if want >= chunks {
+            return None;
+        }
+        loop {
+            if let Some(verdicts) = arrived.remove(&want) {
+                want += 1;
+                return Some(verdicts);
+            }
+            // Every worker is gone without this chunk (one panicked): no more verdicts, which
+            // the session reports as too few.
+            let (i, verdicts) = rx.recv().ok()?;
+            arrived.insert(i, verdicts);
+        }
     })
 }
 

@@ -547,6 +547,22 @@ impl SignedEntry {
         crate::batch::validate_all(entries, expected, now_micros, config, threads)
     }
 
+    /// [`Self::validate_batch`] on `threads` background threads, for a session that stores
+    /// entries while later ones are still being checked: the entries are checked in chunks of
+    /// 256 (a batch each), and the verdicts come out in order, a chunk at a time, as
+    /// [`ranger::Verdicts`] (what [`ranger::Hooks::validate_stream`] returns). Verdict `i` is
+    /// what `entries[i].validate(..)` returns. Fewer than 512 entries are checked at once, on
+    /// the calling thread.
+    pub fn validate_streamed(
+        entries: Vec<SignedEntry>,
+        expected: NamespaceId,
+        now_micros: u64,
+        config: ValidationConfig,
+        threads: std::num::NonZeroUsize,
+    ) -> ranger::Verdicts<ValidationError> {
+        crate::batch::validate_streamed(entries, expected, now_micros, config, threads)
+    }
+
     /// Checks everything that makes an entry acceptable to the replica `expected`, at local time
     /// `now_micros`, cheapest check first: the namespace, the key length, the empty-entry rule
     /// (length 0 exactly when the hash is the empty hash), the future-timestamp window, and then

@@ -1,8 +1,10 @@
 //! Validation, insertion and metadata hooks.
 
+use std::cell::RefCell;
 use std::convert::Infallible;
+use std::rc::Rc;
 
-use ranger::{Config, Hooks, MemStore, Message, Session};
+use ranger::{Config, Hooks, MemStore, Message, Session, Verdicts};
 
 use crate::support::{Entry, Key, contents, store};
 
@@ -245,4 +247,124 @@ fn a_wrong_number_of_verdicts_ends_the_session_with_an_error() {
         contents(&b).is_empty(),
         "nothing is stored from that message"
     );
+}
+
+/// Streams its verdicts in chunks of `chunk` (odd values refused), logging when each chunk is
+/// asked for and when each entry is stored, so that a test can see the two interleave.
+struct Streaming {
+    chunk: usize,
+    /// Verdicts to leave out (negative) or add (positive) at the end of the stream.
+    skew: isize,
+    log: Rc<RefCell<Vec<String>>>,
+    valid: Vec<String>,
+}
+
+impl Streaming {
+    fn new(chunk: usize, skew: isize) -> Self {
+        Streaming {
+            chunk,
+            skew,
+            log: Rc::default(),
+            valid: Vec::new(),
+        }
+    }
+}
+
+impl Hooks<Entry, u8> for Streaming {
+    type Rejection = &'static str;
+
+    fn validate(&mut self, _entry: &Entry, _meta: &u8) -> Result<(), &'static str> {
+        panic!("validate_stream is overridden; validate must not be called");
+    }
+
+    fn validate_stream(&mut self, values: &[(Entry, u8)]) -> Verdicts<&'static str> {
+        let mut verdicts: Vec<Result<(), &'static str>> = values
+            .iter()
+            .map(|(e, _)| {
+                if e.value.0 % 2 == 1 {
+                    Err("odd")
+                } else {
+                    Ok(())
+                }
+            })
+            .collect();
+        if self.skew < 0 {
+            verdicts.truncate(verdicts.len().saturating_sub(self.skew.unsigned_abs()));
+        } else {
+            verdicts.extend((0..self.skew).map(|_| Ok(())));
+        }
+        let chunks: Vec<Vec<_>> = verdicts.chunks(self.chunk).map(<[_]>::to_vec).collect();
+        let mut chunks = chunks.into_iter().enumerate();
+        let log = Rc::clone(&self.log);
+        Verdicts::streamed(move || {
+            let (i, chunk) = chunks.next()?;
+            log.borrow_mut().push(format!("chunk {i}"));
+            Some(chunk)
+        })
+    }
+
+    fn on_valid(&mut self, entry: &Entry, _meta: &u8) {
+        self.valid.push(entry.key.0.clone());
+    }
+
+    fn on_insert(&mut self, entry: Entry, _meta: u8) {
+        self.log
+            .borrow_mut()
+            .push(format!("insert {}", entry.key.0));
+    }
+
+    fn meta(&mut self, _entry: &Entry) -> u8 {
+        0
+    }
+}
+
+/// Sends all of `a` to an empty peer in one reference-mode message and lets `hooks` take it.
+fn receive_everything(hooks: &mut Streaming) -> Result<MemStore<Entry>, String> {
+    let mut a = store(&[("ape", 2), ("bee", 3), ("cat", 4), ("dog", 6), ("eel", 8)]);
+    let mut b = store::<&str>(&[]);
+    let mut sa = Session::new(Config::reference());
+    let mut sb = Session::new(Config::reference());
+    let init: Message<Entry, u8> = sa.initial_message(&mut b, Key(String::new())).unwrap();
+    // b is empty: a answers with all its entries as one item.
+    let all = sa
+        .process_message(&mut a, &mut Batched::default(), init)
+        .unwrap()
+        .unwrap();
+    assert_eq!(all.value_count(), 5);
+    sb.process_message(&mut b, hooks, all)
+        .map_err(|e| e.to_string())?;
+    Ok(b)
+}
+
+#[test]
+fn streamed_verdicts_are_taken_as_the_values_are_stored() {
+    let mut hooks = Streaming::new(2, 0);
+    let b = receive_everything(&mut hooks).unwrap();
+    assert_eq!(
+        contents(&b).keys().cloned().collect::<Vec<_>>(),
+        ["ape", "cat", "dog", "eel"]
+    );
+    assert_eq!(hooks.valid, ["ape", "cat", "dog", "eel"]);
+    // A chunk is asked for only when its first value is about to be stored.
+    assert_eq!(
+        *hooks.log.borrow(),
+        [
+            "chunk 0",
+            "insert ape",
+            "chunk 1",
+            "insert cat",
+            "insert dog",
+            "chunk 2",
+            "insert eel"
+        ]
+    );
+}
+
+#[test]
+fn too_few_or_too_many_streamed_verdicts_end_the_session_with_an_error() {
+    for skew in [-1, 1] {
+        let mut hooks = Streaming::new(2, skew);
+        let err = receive_everything(&mut hooks).unwrap_err();
+        assert!(err.contains("verdicts for 5 values"), "{err}");
+    }
 }

@@ -296,3 +296,34 @@ fn validate_batch_matches_validate() {
     assert_eq!(got[5], Err(ValidationError::TooFarInTheFuture));
     assert_eq!(got.iter().filter(|r| r.is_ok()).count(), 197);
 }
+
+#[test]
+fn validate_streamed_gives_the_verdicts_of_validate_in_order() {
+    let ns = NamespaceSecret::from_bytes(&[17; 32]);
+    let other = NamespaceSecret::from_bytes(&[18; 32]);
+    let author = Author::from_bytes(&[19; 32]);
+    let config = ValidationConfig::default();
+    let now = 10_000;
+    // Several chunks of 256 and a short last one, with bad entries in different chunks.
+    for (n, threads) in [(1000usize, TWO), (700, ONE), (300, TWO), (40, TWO)] {
+        let mut entries: Vec<SignedEntry> =
+            (0..n as u64).map(|i| honest(&ns, &author, i)).collect();
+        for &i in &[1usize, 255, 256, 600, 999] {
+            if i < n {
+                entries[i] = if i % 2 == 0 {
+                    corrupt(&entries[i], 70)
+                } else {
+                    honest(&other, &author, i as u64)
+                };
+            }
+        }
+        let expected: Vec<Result<(), ValidationError>> = entries
+            .iter()
+            .map(|e| e.validate(ns.id(), now, &config, sync_core::SignatureCheck::Verify))
+            .collect();
+        let got: Vec<_> =
+            SignedEntry::validate_streamed(entries, ns.id(), now, config, threads).collect();
+        assert_eq!(got, expected, "{n} entries on {threads} threads");
+        assert!(got.iter().any(Result::is_err));
+    }
+}
