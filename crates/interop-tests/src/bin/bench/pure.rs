@@ -140,8 +140,8 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
     let mut body = format!(
         "The algorithms alone: both sides in one process, in memory, signatures not checked, \
          every message encoded and decoded. docsync: `ranger::Session` with \
-         `Config::bounded({BUDGET})` (split factor {}, leaf size {}, eager leaves {}) over \
-         `ranger::MemStore`, moving whole signed entries. negentropy {}: \
+         `Config::bounded({BUDGET})` (split factor {}, leaf size {}, eager leaves {}, lone \
+         differences {}) over `ranger::MemStore`, moving whole signed entries. negentropy {}: \
          `NegentropyStorageVector` of (timestamp, 32-byte entry hash) with a frame limit of \
          {BUDGET} bytes; it reconciles ids only (the entries would take one more exchange, \
          not counted), so its \"moved\" column counts ids found. Messages counts both \
@@ -149,6 +149,7 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         config.split_factor(),
         config.leaf_size(),
         config.eager_leaves(),
+        config.lone_differences(),
         "0.5"
     );
     let mut worst_ratio: Option<(f64, String)> = None;
@@ -283,7 +284,9 @@ pub(crate) fn sweep(
     for split in [2usize, 4, 8, 16] {
         for leaf in [1usize, 4, 16] {
             for eager in [true, false] {
-                let config = Config::custom(split, leaf, Some(BUDGET))?.with_eager_leaves(eager);
+                let config = Config::custom(split, leaf, Some(BUDGET))?
+                    .with_eager_leaves(eager)
+                    .with_lone_differences(true);
                 progress(&format!(
                     "sweep N = {n}: split {split}, leaf {leaf}, eager {eager}"
                 ));
@@ -361,7 +364,9 @@ pub(crate) fn sweep(
             "Every combination of split factor (2, 4, 8, 16), leaf size (1, 4, 16) and eager \
              leaves (on: small sub-ranges go out as entries at once, as iroh-docs does; off: \
              as fingerprints, and a differing range where we hold at most a leaf of entries is \
-             cut at them, except in dense messages; see `Config::with_eager_leaves`) on three \
+             cut at them, except in dense messages; see `Config::with_eager_leaves`), lone \
+             differences on in every cell as in `Config::bounded` (see \
+             `Config::with_lone_differences`), on three \
              workloads at N = {n} with a {BUDGET}-byte budget, \
              in memory, signatures not checked; each cell is median time · messages · bytes · \
              entries moved. The ranking (\"modelled cost\", lower is better) adds over the three workloads \
