@@ -17,6 +17,10 @@
 //! * bounded: with a message budget ([`Config::bounded`]) no message exceeds it, also when the
 //!   peer is empty and the whole set must move; what does not fit is deferred by fingerprints of
 //!   the rest, which any peer answers, so memory stays proportional to the budget;
+//! * economical: entries go out only where a difference is known, and a range that differs by
+//!   one entry of ours is answered with that entry at once, found by the XOR of the two
+//!   fingerprints in the store's index of entry fingerprints ([`Store::entry_by_fingerprint`],
+//!   [`Config::with_lone_differences`]), instead of being split down to it;
 //! * sans-IO: no I/O, no async runtime, no clock, no randomness, no global state. Validation and
 //!   insertion events go through caller-supplied [`Hooks`].
 //!
