@@ -89,9 +89,16 @@ pub struct FaultStats {
     injected: AtomicU64,
     failing: AtomicBool,
     halted: AtomicBool,
+    peak_len: AtomicU64,
 }
 
 impl FaultStats {
+    /// The largest length the storage was set to so far (a store may grow its file while it
+    /// commits and give the end back afterwards).
+    pub fn peak_len(&self) -> u64 {
+        self.peak_len.load(Ordering::SeqCst)
+    }
+
     /// Operations attempted so far.
     pub fn ops(&self) -> u64 {
         self.ops.load(Ordering::SeqCst)
@@ -243,6 +250,7 @@ impl RawStorage for ImageStorage {
     fn set_len(&self, len: u64) -> io::Result<()> {
         self.admit()?;
         self.check_room(len)?;
+        self.stats.peak_len.fetch_max(len, Ordering::SeqCst);
         let len = usize::try_from(len).map_err(|_| io::ErrorKind::InvalidInput)?;
         self.image.lock().volatile.resize(len, 0);
         Ok(())

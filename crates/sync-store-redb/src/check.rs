@@ -8,7 +8,8 @@ use sync_core::{ID_PREFIX_LEN, KEY_LEN, StoreError};
 use crate::aggregate::{Agg, node_key};
 use crate::tables::{
     LEVELS, META_VERSION, SCHEMA_VERSION, Shape, Tables, decode_agg, decode_capability,
-    decode_latest, decode_policy, decode_record, parent_link, record_fingerprint, record_parent,
+    decode_latest, decode_policy, decode_record, fingerprint_key, parent_link, record_fingerprint,
+    record_parent,
 };
 
 /// A by-key row: namespace, key, author.
@@ -41,7 +42,8 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
     let mut latest: BTreeMap<Vec<u8>, (u64, Vec<u8>)> = BTreeMap::new();
     let mut aggregates: BTreeMap<Vec<u8>, Agg> = BTreeMap::new();
     // Entry fingerprint -> the identifiers of the records that have it.
-    let mut fingerprints: BTreeMap<[u8; 32], Vec<Vec<u8>>> = BTreeMap::new();
+    // (The index key is the first 8 bytes; a row holds the identifier without the namespace.)
+    let mut fingerprints: BTreeMap<u64, Vec<Vec<u8>>> = BTreeMap::new();
     // Per level: the key of the node being filled and the namespace it belongs to.
     let mut open: Vec<Option<(Vec<u8>, Vec<u8>)>> = vec![None; usize::from(LEVELS) + 1];
     let mut ancestors: Vec<Vec<u8>> = Vec::new();
@@ -88,7 +90,10 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
             *slot = (record.timestamp(), key.to_vec());
         }
         let fp = record_fingerprint(id, value);
-        fingerprints.entry(fp.0).or_default().push(id.to_vec());
+        fingerprints
+            .entry(fingerprint_key(&fp))
+            .or_default()
+            .push(id[KEY_LEN..].to_vec());
         let height = shape.level_of(id);
         for level in 1..=LEVELS {
             let slot = &mut open[usize::from(level)];
@@ -169,12 +174,23 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
         )));
     }
 
-    let mut rows = 0usize;
+    // The rows as the transaction sees them: the table with the pending writes applied.
+    let mut index: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
     for item in t.by_fingerprint.iter().map_err(StoreError::backend)? {
         let (k, v) = item.map_err(StoreError::backend)?;
+        index.insert(k.value(), v.value().to_vec());
+    }
+    for (fp, row) in &t.fingerprints_pending {
+        match row {
+            Some(id) => index.insert(*fp, id.clone()),
+            None => index.remove(fp),
+        };
+    }
+    let mut rows = 0usize;
+    for (k, v) in &index {
         let named = fingerprints
-            .get(k.value())
-            .is_some_and(|ids| ids.iter().any(|id| id.as_slice() == v.value()));
+            .get(k)
+            .is_some_and(|ids| ids.iter().any(|id| id == v));
         if !named {
             return Err(corrupt(
                 "by-fingerprint row names no record with that fingerprint",

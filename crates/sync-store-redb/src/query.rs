@@ -538,17 +538,11 @@ pub(crate) fn by_fingerprint(
     ns: &NamespaceId,
     fp: &Fingerprint,
 ) -> Result<Option<SignedEntry>, StoreError> {
-    let Some(row) = t
-        .by_fingerprint
-        .get(fp.as_bytes())
-        .map_err(StoreError::backend)?
-    else {
+    let Some(row) = t.fingerprint_row(fp)? else {
         return Ok(None);
     };
-    let id = row.value();
-    if !id.starts_with(ns.as_bytes()) {
-        return Ok(None);
-    }
+    let id = concat(ns.as_bytes(), &row);
+    let id = id.as_slice();
     match t.records.get(id).map_err(StoreError::backend)? {
         Some(v) if record_fingerprint(id, v.value()) == *fp => {
             Ok(Some(decode_entry(id, v.value())?))

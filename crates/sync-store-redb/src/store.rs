@@ -254,7 +254,11 @@ impl RedbStore {
     fn commit_unguarded(&mut self) -> Result<(), StoreError> {
         self.pending = 0;
         let dirty = std::mem::take(&mut self.dirty);
-        if let Some(tx) = self.tx.take() {
+        if let Some(mut tx) = self.tx.take() {
+            if dirty {
+                // On failure the transaction is dropped, which rolls it back.
+                tx.with_dependent_mut(|_, t| t.apply_fingerprints())?;
+            }
             let tx = tx.into_owner();
             if dirty {
                 tx.commit().map_err(StoreError::backend)?;

@@ -5,6 +5,8 @@
 //! [`SCHEMA_VERSION`]. Integers are big-endian unless a layout says varint (LEB128, as in
 //! `sync_core::encoding`). `docs/storage.md` draws the same layouts as byte diagrams.
 
+use std::collections::BTreeMap;
+
 use redb::{ReadableTable, Table, TableDefinition, TableError, WriteTransaction};
 use sync_core::encoding::{DecodeLimits, Reader, write_bytes, write_varint};
 use sync_core::{
@@ -83,13 +85,20 @@ pub(crate) const AGGREGATES: TableDefinition<'_, &[u8], &[u8; AGG_VALUE_LEN]> =
     TableDefinition::new("aggregates-v1");
 
 /// `records-by-fingerprint-v2` (since schema version 2): every record under its entry
-/// fingerprint (`sync_core::Entry::fingerprint`, the value the aggregates XOR). Key: the
-/// fingerprint (32). Value: the flat record identifier, as in [`RECORDS`]. Distinct entries
-/// with equal fingerprints would share a row (a BLAKE3 collision); the row then names one of
-/// them, and a lookup always checks the record it finds, so at worst the lookup misses.
-/// Maintained exactly on every write; answers `Store::entry_by_fingerprint`.
-pub(crate) const BY_FINGERPRINT: TableDefinition<'_, &[u8; 32], &[u8]> =
+/// fingerprint (`sync_core::Entry::fingerprint`, the value the aggregates XOR). Key: the first 8
+/// bytes of the fingerprint, as a u64 (see [`fingerprint_key`]). Value: the record identifier
+/// without its namespace, `author (32) | key`; a lookup for a document puts its namespace in
+/// front. Records whose fingerprints share those 8 bytes (a chance of about n² / 2⁶⁵ among n
+/// records) share a row naming one of them; a lookup always checks that the record it finds has
+/// the full fingerprint, so at worst it misses. Maintained exactly on every write (applied in
+/// key order when the transaction commits); answers `Store::entry_by_fingerprint`.
+pub(crate) const BY_FINGERPRINT: TableDefinition<'_, u64, &[u8]> =
     TableDefinition::new("records-by-fingerprint-v2");
+
+/// The [`BY_FINGERPRINT`] key of an entry fingerprint.
+pub(crate) fn fingerprint_key(fp: &Fingerprint) -> u64 {
+    u64::from_be_bytes(array_at(&fp.0, 0))
+}
 
 // --- per-document settings ---
 
@@ -176,7 +185,12 @@ pub(crate) struct Tables<'tx> {
     pub(crate) by_key: Table<'tx, ByKey<'static>, u64>,
     pub(crate) latest: Table<'tx, &'static [u8; 64], &'static [u8]>,
     pub(crate) aggregates: Table<'tx, &'static [u8], &'static [u8; AGG_VALUE_LEN]>,
-    pub(crate) by_fingerprint: Table<'tx, &'static [u8; 32], &'static [u8]>,
+    pub(crate) by_fingerprint: Table<'tx, u64, &'static [u8]>,
+    /// Writes to [`BY_FINGERPRINT`] not yet applied: the row to put (`Some`) or to delete
+    /// (`None`) per fingerprint, applied in key order before the transaction commits
+    /// ([`Tables::apply_fingerprints`]). Random keys inserted one by one each cost a descent to
+    /// a cold leaf; applied in order, consecutive ones share their path.
+    pub(crate) fingerprints_pending: BTreeMap<u64, Option<Vec<u8>>>,
     pub(crate) peers: Table<'tx, &'static [u8; 32], &'static [u8]>,
     pub(crate) policies: Table<'tx, &'static [u8; 32], &'static [u8]>,
 }
@@ -193,9 +207,35 @@ impl<'tx> Tables<'tx> {
             latest: tx.open_table(LATEST)?,
             aggregates: tx.open_table(AGGREGATES)?,
             by_fingerprint: tx.open_table(BY_FINGERPRINT)?,
+            fingerprints_pending: BTreeMap::new(),
             peers: tx.open_table(PEERS)?,
             policies: tx.open_table(POLICIES)?,
         })
+    }
+
+    /// The [`BY_FINGERPRINT`] row of `fp` as the transaction sees it (pending writes first).
+    pub(crate) fn fingerprint_row(&self, fp: &Fingerprint) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = fingerprint_key(fp);
+        if let Some(pending) = self.fingerprints_pending.get(&key) {
+            return Ok(pending.clone());
+        }
+        Ok(self
+            .by_fingerprint
+            .get(key)
+            .map_err(StoreError::backend)?
+            .map(|row| row.value().to_vec()))
+    }
+
+    /// Applies the pending writes to [`BY_FINGERPRINT`], in key order.
+    pub(crate) fn apply_fingerprints(&mut self) -> Result<(), StoreError> {
+        for (key, row) in std::mem::take(&mut self.fingerprints_pending) {
+            match row {
+                Some(id) => self.by_fingerprint.insert(key, id.as_slice()).map(|_| ()),
+                None => self.by_fingerprint.remove(key).map(|_| ()),
+            }
+            .map_err(StoreError::backend)?;
+        }
+        Ok(())
     }
 
     /// The value of a meta key.
