@@ -272,8 +272,9 @@ impl Session {
         // only come back as a request for it, so leaves go out as entries at once.
         let mut summaries: Vec<Option<Summary>> = Vec::new();
         let mut eager = self.config.eager_leaves();
-        let (mut fingerprints, mut differing) = (0usize, 0usize);
+        let mut differing = 0usize;
         if !eager {
+            let mut fingerprints = 0usize;
             for part in &parts {
                 summaries.push(match part {
                     MessagePart::RangeFingerprint(fp) => {

@@ -808,9 +808,9 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
         &mut self,
         values: &[(SignedEntry, ContentStatus)],
     ) -> Verdicts<ValidationError> {
-        let entries = values.iter().map(|(e, _)| e.clone()).collect();
+        let entries: Vec<&SignedEntry> = values.iter().map(|(e, _)| e).collect();
         SignedEntry::validate_streamed(
-            entries,
+            &entries,
             self.namespace,
             self.now,
             *self.validation,

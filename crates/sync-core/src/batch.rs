@@ -130,28 +130,29 @@ pub(crate) const STREAM_CHUNK: usize = 256;
 
 /// [`validate_all`] on `threads` background threads, a chunk of [`STREAM_CHUNK`] entries at a
 /// time, the verdicts handed out in order as their chunks complete. Fewer than two chunks are
-/// checked at once, on the calling thread.
+/// checked at once, on the calling thread; only the threads get copies of the entries.
 pub(crate) fn validate_streamed(
-    entries: Vec<SignedEntry>,
+    entries: &[&SignedEntry],
     expected: NamespaceId,
     now_micros: u64,
     config: ValidationConfig,
     threads: NonZeroUsize,
 ) -> Verdicts<ValidationError> {
     let chunks = entries.len().div_ceil(STREAM_CHUNK);
-    let inline = |entries: &[SignedEntry]| {
-        let refs: Vec<&SignedEntry> = entries.iter().collect();
-        Verdicts::ready(validate_all(&refs, expected, now_micros, &config, threads))
+    let inline = || {
+        Verdicts::ready(validate_all(
+            entries, expected, now_micros, &config, threads,
+        ))
     };
     if chunks < 2 {
-        return inline(&entries);
+        return inline();
     }
-    let entries = Arc::new(entries);
+    let owned: Arc<Vec<SignedEntry>> = Arc::new(entries.iter().map(|&e| e.clone()).collect());
     let next = Arc::new(AtomicUsize::new(0));
     let (tx, rx) = mpsc::channel::<(usize, Vec<Result<(), ValidationError>>)>();
     let mut workers = 0;
     for _ in 0..threads.get().min(chunks) {
-        let (entries, next, tx) = (Arc::clone(&entries), Arc::clone(&next), tx.clone());
+        let (entries, next, tx) = (Arc::clone(&owned), Arc::clone(&next), tx.clone());
         let worker = move || {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -179,7 +180,7 @@ pub(crate) fn validate_streamed(
     }
     drop(tx);
     if workers == 0 {
-        return inline(&entries);
+        return inline();
     }
     // Chunks arrive in any order; they are handed out in order.
     let mut arrived: BTreeMap<usize, Vec<Result<(), ValidationError>>> = BTreeMap::new();

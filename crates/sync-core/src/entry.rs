@@ -554,7 +554,7 @@ impl SignedEntry {
     /// what `entries[i].validate(..)` returns. Fewer than 512 entries are checked at once, on
     /// the calling thread.
     pub fn validate_streamed(
-        entries: Vec<SignedEntry>,
+        entries: &[&SignedEntry],
         expected: NamespaceId,
         now_micros: u64,
         config: ValidationConfig,

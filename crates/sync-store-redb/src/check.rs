@@ -8,8 +8,8 @@ use sync_core::{ID_PREFIX_LEN, KEY_LEN, StoreError};
 use crate::aggregate::{Agg, node_key};
 use crate::tables::{
     LEVELS, META_VERSION, SCHEMA_VERSION, Shape, Tables, decode_agg, decode_capability,
-    decode_latest, decode_policy, decode_record, fingerprint_key, parent_link, record_fingerprint,
-    record_parent,
+    decode_latest, decode_policy, decode_record, fingerprint_key, fingerprint_row_of, parent_link,
+    record_fingerprint, record_parent,
 };
 
 /// A by-key row: namespace, key, author.
@@ -93,7 +93,7 @@ pub(crate) fn check(t: &Tables<'_>, shape: &Shape) -> Result<(), StoreError> {
         fingerprints
             .entry(fingerprint_key(&fp))
             .or_default()
-            .push(id[KEY_LEN..].to_vec());
+            .push(fingerprint_row_of(id).to_vec());
         let height = shape.level_of(id);
         for level in 1..=LEVELS {
             let slot = &mut open[usize::from(level)];

@@ -10,9 +10,8 @@ use sync_core::StoreError;
 
 use crate::tables::{
     self, BY_FINGERPRINT, META, META_INDEX_SHAPE, META_VERSION, RECORDS, SCHEMA_VERSION, Shape,
-    fingerprint_key, record_fingerprint,
+    fingerprint_key, fingerprint_row_of, record_fingerprint,
 };
-use sync_core::KEY_LEN;
 
 /// What a new store is made with.
 #[derive(Debug, Clone, Copy)]
@@ -55,9 +54,8 @@ fn index_fingerprints_v2(tx: &WriteTransaction, _: &CreateOptions) -> Result<(),
     for item in records.iter().map_err(StoreError::backend)? {
         let (k, v) = item.map_err(StoreError::backend)?;
         let fp = record_fingerprint(k.value(), v.value());
-        let row = k.value().get(KEY_LEN..).unwrap_or_default();
         index
-            .insert(fingerprint_key(&fp), row)
+            .insert(fingerprint_key(&fp), fingerprint_row_of(k.value()))
             .map_err(StoreError::backend)?;
     }
     Ok(())

@@ -100,6 +100,12 @@ pub(crate) fn fingerprint_key(fp: &Fingerprint) -> u64 {
     u64::from_be_bytes(array_at(&fp.0, 0))
 }
 
+/// The [`BY_FINGERPRINT`] row of the record with flat identifier `id`: the identifier without
+/// its namespace.
+pub(crate) fn fingerprint_row_of(id: &[u8]) -> &[u8] {
+    id.get(KEY_LEN..).unwrap_or_default()
+}
+
 // --- per-document settings ---
 
 /// `peers-v1`: the useful peers of a document. Key: namespace id (32). Value: up to

@@ -12,8 +12,8 @@ use crate::aggregate::{self, namespace_end, node_key};
 use crate::bounds::{as_slice_bound, common_prefix_len, prefix_end};
 use crate::tables::{
     LEVELS, RECORD_VALUE_LEN, Shape, Tables, decode_latest, decode_record, encode_latest,
-    encode_record, fingerprint_key, parent_id_len, parent_link, record_fingerprint, record_parent,
-    with_parent,
+    encode_record, fingerprint_key, fingerprint_row_of, parent_id_len, parent_link,
+    record_fingerprint, record_parent, with_parent,
 };
 
 /// The stored entries at the new entry's key and at prefixes of it: whether one blocks the new
@@ -181,7 +181,7 @@ pub(crate) fn insert(
         None => aggregate::on_insert(t, shape, &ns, x, fp)?,
     }
     t.fingerprints_pending
-        .insert(fingerprint_key(&fp), Some(x[KEY_LEN..].to_vec()));
+        .insert(fingerprint_key(&fp), Some(fingerprint_row_of(x).to_vec()));
     update_latest(t, entry, &dominated)?;
     let removed = dominated.len() as u64 + u64::from(old_here.is_some());
     Ok(InsertOutcome::Inserted { removed })
@@ -190,7 +190,7 @@ pub(crate) fn insert(
 /// Removes the fingerprint row of the record `id` whose entry fingerprint is `fp`, unless the
 /// row names another record (see `tables::BY_FINGERPRINT`).
 fn unindex_fingerprint(t: &mut Tables<'_>, fp: &Fingerprint, id: &[u8]) -> Result<(), StoreError> {
-    if t.fingerprint_row(fp)?.as_deref() == id.get(KEY_LEN..) {
+    if t.fingerprint_row(fp)?.as_deref() == Some(fingerprint_row_of(id)) {
         t.fingerprints_pending.insert(fingerprint_key(fp), None);
     }
     Ok(())

@@ -140,6 +140,20 @@ fn on_insert_sees_only_stored_entries_with_their_metadata() {
     assert_eq!(at_b, vec![("ape".into(), 1, 3), ("eel".into(), 3, 3)]);
 }
 
+/// The verdicts of the batch-deciding hooks here: entries with an odd value are refused.
+fn odd_refused(values: &[(Entry, u8)]) -> Vec<Result<(), &'static str>> {
+    values
+        .iter()
+        .map(|(e, _)| {
+            if e.value.0 % 2 == 1 {
+                Err("odd")
+            } else {
+                Ok(())
+            }
+        })
+        .collect()
+}
+
 /// Decides on whole messages: refuses entries whose value is odd, records the batch sizes.
 #[derive(Default)]
 struct Batched {
@@ -158,16 +172,7 @@ impl Hooks<Entry, u8> for Batched {
 
     fn validate_all(&mut self, values: &[(Entry, u8)]) -> Vec<Result<(), &'static str>> {
         self.batches.push(values.len());
-        let mut verdicts: Vec<_> = values
-            .iter()
-            .map(|(e, _)| {
-                if e.value.0 % 2 == 1 {
-                    Err("odd")
-                } else {
-                    Ok(())
-                }
-            })
-            .collect();
+        let mut verdicts = odd_refused(values);
         if self.short {
             verdicts.pop();
         }
@@ -278,16 +283,7 @@ impl Hooks<Entry, u8> for Streaming {
     }
 
     fn validate_stream(&mut self, values: &[(Entry, u8)]) -> Verdicts<&'static str> {
-        let mut verdicts: Vec<Result<(), &'static str>> = values
-            .iter()
-            .map(|(e, _)| {
-                if e.value.0 % 2 == 1 {
-                    Err("odd")
-                } else {
-                    Ok(())
-                }
-            })
-            .collect();
+        let mut verdicts = odd_refused(values);
         if self.skew < 0 {
             verdicts.truncate(verdicts.len().saturating_sub(self.skew.unsigned_abs()));
         } else {

@@ -9,14 +9,10 @@ use ranger::{
     RangeFingerprint, Session, Store,
 };
 
-use crate::support::{Counting, Entry, Key, Msg, RunOptions, contents, run_with};
+use crate::support::{Counting, Entry, Key, Msg, RunOptions, contents, run_with, store};
 
 fn keys(n: usize) -> Vec<(String, u64)> {
     (0..n).map(|i| (format!("k{i:05}"), 1)).collect()
-}
-
-fn store_of(entries: &[(String, u64)]) -> MemStore<Entry> {
-    crate::support::store(entries)
 }
 
 fn bounded() -> Config {
@@ -44,8 +40,8 @@ fn defaults_take_the_shortcut_and_the_reference_does_not() {
 /// Sets of 2000 entries, one of them only on one side; returns (messages, entries moved).
 fn one_extra(on_responder: bool, config: Config) -> (usize, u64) {
     let base = keys(2000);
-    let mut a = store_of(&base);
-    let mut b = store_of(&base);
+    let mut a = store(&base);
+    let mut b = store(&base);
     let extra = Entry::new("k01234x", 7);
     if on_responder {
         b.insert(extra.clone());
@@ -88,8 +84,8 @@ fn a_lone_entry_of_the_initiator_is_found_one_split_later() {
 #[test]
 fn scattered_differences_converge_with_fewer_messages_and_bytes() {
     let base = keys(5000);
-    let mut a = store_of(&base);
-    let mut b = store_of(&base);
+    let mut a = store(&base);
+    let mut b = store(&base);
     for i in 0..40 {
         let side = if i % 2 == 0 { &mut a } else { &mut b };
         side.insert(Entry::new(&format!("k{:05}x", i * 113 + 7), 3));
@@ -155,7 +151,7 @@ fn answer(store: &mut MemStore<Entry>, range: Range<Key>, difference: Fingerprin
 
 #[test]
 fn only_an_entry_inside_the_range_is_taken_for_the_difference() {
-    let mut store = store_of(&keys(100));
+    let mut store = store(&keys(100));
     let range = Range::new(Key("k00010".into()), Key("k00020".into()));
     let inside = Entry::new("k00015", 1).fingerprint();
     let outside = Entry::new("k00050", 1).fingerprint();
@@ -211,7 +207,7 @@ impl Store<Entry> for Lying {
 
 #[test]
 fn an_entry_whose_fingerprint_is_not_the_difference_is_not_sent() {
-    let inner = store_of(&keys(100));
+    let inner = store(&keys(100));
     let wrong = Entry::new("k00015", 1);
     let mut store = Lying { inner, wrong };
     let range = Range::new(Key("k00010".into()), Key("k00020".into()));

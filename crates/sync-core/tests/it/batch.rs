@@ -321,8 +321,9 @@ fn validate_streamed_gives_the_verdicts_of_validate_in_order() {
             .iter()
             .map(|e| e.validate(ns.id(), now, &config, sync_core::SignatureCheck::Verify))
             .collect();
+        let refs: Vec<&SignedEntry> = entries.iter().collect();
         let got: Vec<_> =
-            SignedEntry::validate_streamed(entries, ns.id(), now, config, threads).collect();
+            SignedEntry::validate_streamed(&refs, ns.id(), now, config, threads).collect();
         assert_eq!(got, expected, "{n} entries on {threads} threads");
         assert!(got.iter().any(Result::is_err));
     }
