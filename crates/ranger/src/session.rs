@@ -214,7 +214,8 @@ impl Session {
     ///   entries of rank `floor(n * i / split_factor)` in circular order; for the whole set the
     ///   entry of rank 0 as well) and each non-empty sub-range goes out as a fingerprint if it
     ///   holds more than `leaf_size` entries, as an item otherwise (unless leaves are lazy and
-    ///   the message is not dense, see [`Config::with_eager_leaves`]).
+    ///   the message is not dense, see [`Config::with_eager_leaves`]). In a dense message the
+    ///   leaf size is [`Config::dense_leaf_size`].
     ///
     /// With a message budget, parts are handled in key order instead, and whatever does not fit
     /// is deferred *inside the reply*: the tail of an item is replaced by the fingerprint of the
@@ -272,6 +273,7 @@ impl Session {
         // only come back as a request for it, so leaves go out as entries at once.
         let mut summaries: Vec<Option<Summary>> = Vec::new();
         let mut eager = self.config.eager_leaves();
+        let mut leaf = self.config.leaf_size() as u64;
         let mut differing = 0usize;
         if !eager {
             let mut fingerprints = 0usize;
@@ -292,6 +294,9 @@ impl Session {
             }
             eager =
                 differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
+            if eager {
+                leaf = self.config.dense_leaf_size() as u64;
+            }
         }
 
         // Every incoming value of the message is handed to the hooks in one call (one batch
@@ -317,6 +322,7 @@ impl Session {
         let mut step = Step {
             config: self.config,
             eager,
+            leaf,
             budget: full_budget - reserve,
             full_budget,
             store,
@@ -492,6 +498,9 @@ struct Step<'a, E: RangeEntry, M, S, H: Hooks<E, M>> {
     config: Config,
     /// Leaves go out as entries (the configuration's eager leaves, or a dense message).
     eager: bool,
+    /// Ranges with at most this many of our entries are leaves (the configuration's leaf size,
+    /// or its dense leaf size in a dense message).
+    leaf: u64,
     /// `usize::MAX` when unbounded; less than `full_budget` while part of it is kept for
     /// carriers.
     budget: usize,
@@ -595,7 +604,7 @@ where
         {
             return Ok(());
         }
-        if ours.count <= self.config.leaf_size() as u64 || theirs == Fingerprint::EMPTY {
+        if ours.count <= self.leaf || theirs == Fingerprint::EMPTY {
             if !self.eager
                 && ours.count > 0
                 && theirs != Fingerprint::EMPTY
@@ -809,7 +818,7 @@ where
             } else {
                 Self::reserve_at(&sub.y, end_len, ctx)
             };
-            if summary.count > self.config.leaf_size() as u64 || !self.eager {
+            if summary.count > self.leaf || !self.eager {
                 let size = fingerprint_part_len(&sub.x, &sub.y);
                 if !self.fits(size + after) {
                     // Defer the rest of this range as one; if nothing of it went out yet,

@@ -19,6 +19,12 @@ fn bounded() -> Config {
     Config::bounded(64 * 1024).unwrap()
 }
 
+/// [`bounded`] with dense leaves of one entry: the one-part messages below are dense, and
+/// with larger leaves their small ranges would go out whole instead of being split.
+fn bounded_small_leaves() -> Config {
+    bounded().with_dense_leaf_size(1)
+}
+
 /// The same configuration without the shortcut.
 fn without() -> Config {
     Config::custom(
@@ -128,7 +134,7 @@ fn answer(store: &mut MemStore<Entry>, range: Range<Key>, difference: Fingerprin
         range,
         fingerprint: ours ^ difference,
     })]);
-    let reply = Session::new(bounded())
+    let reply = Session::new(bounded_small_leaves())
         .process_message(store, &mut Counting::default(), msg)
         .unwrap()
         .expect("a differing range is answered");
@@ -216,7 +222,7 @@ fn an_entry_whose_fingerprint_is_not_the_difference_is_not_sent() {
         range,
         fingerprint: ours ^ Fingerprint([1; 32]),
     })]);
-    let reply = Session::new(bounded())
+    let reply = Session::new(bounded_small_leaves())
         .process_message(&mut store, &mut Counting::default(), msg)
         .unwrap()
         .unwrap();
