@@ -93,9 +93,7 @@ impl NodeBuilder {
         let protocol = SyncProtocol::builder(endpoint.clone(), handle.clone())
             .limits(self.limits.clone())
             .build();
-        let router = Router::builder(endpoint.clone())
-            .accept(sync_net::ALPN, protocol.clone())
-            .spawn();
+        let router = protocol.register(Router::builder(endpoint.clone())).spawn();
         Ok(Node {
             inner: Arc::new(Inner {
                 handle,

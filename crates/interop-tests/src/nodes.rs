@@ -195,9 +195,7 @@ impl OurNode {
     /// Serves an already built sync protocol (custom limits, policy or metrics).
     pub fn with_protocol(sync: SyncProtocol) -> Self {
         let endpoint = sync.endpoint().clone();
-        let router = Router::builder(endpoint.clone())
-            .accept(sync_net::ALPN, sync.clone())
-            .spawn();
+        let router = sync.register(Router::builder(endpoint.clone())).spawn();
         Self {
             handle: sync.handle().clone(),
             sync,

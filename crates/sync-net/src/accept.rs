@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use iroh::endpoint::{Connection, RecvStream, SendStream};
-use iroh::protocol::ProtocolHandler;
+use iroh::protocol::{ProtocolHandler, RouterBuilder};
 use iroh::{Endpoint, EndpointAddr, EndpointId};
 use sync_actor::{ActorError, OpenState, SyncHandle};
 use sync_core::NamespaceId;
@@ -22,7 +22,7 @@ use crate::session::{
     CloseOrder, Exchange, FrameIo, Next, SyncFinished, SyncOutcome, Timings, close_code,
     close_code_for, close_sequence, close_with,
 };
-use crate::wire::{AbortReason, WireMessage};
+use crate::wire::{ALPN, AbortReason, COMPACT_ALPN, Codec, WireMessage};
 
 /// Whether an incoming session may go ahead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,16 +101,14 @@ impl std::fmt::Debug for Node {
     }
 }
 
-/// The sync protocol of a node: the handler for `Router::builder(endpoint).accept(ALPN, ..)`
-/// and the dialer of the node's own sessions.
+/// The sync protocol of a node: the handler of both its ALPNs on a `Router`
+/// ([`SyncProtocol::register`]) and the dialer of the node's own sessions.
 ///
 /// ```no_run
 /// # async fn demo(endpoint: iroh::Endpoint, handle: sync_actor::SyncHandle,
 /// #     ns: sync_core::NamespaceId, peer: iroh::EndpointAddr) -> anyhow::Result<()> {
 /// let sync = sync_net::SyncProtocol::new(endpoint.clone(), handle);
-/// let router = iroh::protocol::Router::builder(endpoint)
-///     .accept(sync_net::ALPN, sync.clone())
-///     .spawn();
+/// let router = sync.register(iroh::protocol::Router::builder(endpoint)).spawn();
 /// let finished = sync.connect_and_sync(ns, peer).await?;
 /// println!("{} entries in", finished.outcome.entries_inserted);
 /// router.shutdown().await?;
@@ -238,6 +236,18 @@ impl SyncProtocol {
         &self.node.handle
     }
 
+    /// The ALPNs this protocol serves, preferred first: the compact encoding of our own nodes
+    /// ([`COMPACT_ALPN`]), then iroh-docs' ([`ALPN`]). A router negotiates the first one the
+    /// dialer offers, in the order they were registered.
+    pub const ALPNS: [&'static [u8]; 2] = [COMPACT_ALPN, ALPN];
+
+    /// Routes both [`SyncProtocol::ALPNS`] to this protocol, in their order of preference.
+    pub fn register(&self, router: RouterBuilder) -> RouterBuilder {
+        Self::ALPNS
+            .iter()
+            .fold(router, |router, alpn| router.accept(alpn, self.clone()))
+    }
+
     /// Sessions running now (dialed and accepted).
     pub fn running_sessions(&self) -> usize {
         self.node.registry.running()
@@ -247,7 +257,7 @@ impl SyncProtocol {
 impl ProtocolHandler for SyncProtocol {
     async fn accept(&self, connection: Connection) -> Result<(), iroh::protocol::AcceptError> {
         let start = Instant::now();
-        let mut io = FrameIo::default();
+        let mut io = FrameIo::new(Codec::from_alpn(connection.alpn()).unwrap_or_default());
         let (result, linger) = self.node.serve(&connection, start, &mut io).await;
         let kind = match &result {
             Ok(finished) => {
@@ -413,6 +423,7 @@ impl Node {
                     peer,
                     side: Side::Accept,
                     outcome,
+                    codec: io.codec,
                     timings: Timings {
                         connect: connected,
                         process: start.elapsed().saturating_sub(connected),

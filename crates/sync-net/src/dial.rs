@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use iroh::endpoint::{RecvStream, SendStream};
+use iroh::endpoint::{ConnectOptions, Connection, RecvStream, SendStream};
 use iroh::{Endpoint, EndpointAddr};
 use sync_actor::SyncHandle;
 use sync_core::NamespaceId;
@@ -16,7 +16,7 @@ use crate::session::{
     CloseOrder, Exchange, FrameIo, Next, SyncFinished, SyncOutcome, Timings, close_code,
     close_code_for, close_sequence, close_with,
 };
-use crate::wire::{ALPN, ProtocolMessage, WireMessage};
+use crate::wire::{ALPN, COMPACT_ALPN, Codec, ProtocolMessage, WireMessage};
 
 /// Syncs `namespace` with `peer` over a new connection from `endpoint`, as the dialing side.
 ///
@@ -104,10 +104,11 @@ async fn dial(
         .await
         .map_err(SyncError::Actor)?;
     let ex = Exchange::new(handle, namespace, limits, Some(progress), peer_id)?;
-    let conn = timeout_at(deadline, endpoint.connect(peer, ALPN))
+    let conn = timeout_at(deadline, connect(endpoint, peer, limits.compact_codec))
         .await
         .map_err(|_| timed_out())?
         .map_err(|e| ConnectError::Connect(Box::new(e)))?;
+    io.codec = Codec::from_alpn(conn.alpn()).unwrap_or_default();
     let (mut send, mut recv) = timeout_at(deadline, conn.open_bi())
         .await
         .map_err(|_| timed_out())?
@@ -139,6 +140,7 @@ async fn dial(
                 peer: peer_id,
                 side: Side::Connect,
                 outcome,
+                codec: io.codec,
                 timings: Timings {
                     connect: connected,
                     process: start.elapsed().saturating_sub(connected),
@@ -166,6 +168,27 @@ async fn dial(
         }
         Err(other) => Err(other),
     }
+}
+
+/// Connects to `peer` offering the compact encoding first if `compact`, and `/iroh-sync/1`
+/// (which every peer speaks) in any case.
+async fn connect(
+    endpoint: &Endpoint,
+    peer: EndpointAddr,
+    compact: bool,
+) -> Result<Connection, iroh::endpoint::ConnectError> {
+    let (alpn, options) = if compact {
+        (
+            COMPACT_ALPN,
+            ConnectOptions::new().with_additional_alpns(vec![ALPN.to_vec()]),
+        )
+    } else {
+        (ALPN, ConnectOptions::new())
+    };
+    Ok(endpoint
+        .connect_with_opts(peer, alpn, options)
+        .await?
+        .await?)
 }
 
 /// The dialer's exchange: `Init`, then one reply per `Sync` until a side is done.

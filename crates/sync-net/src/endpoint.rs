@@ -6,7 +6,7 @@ use std::net::{Ipv4Addr, SocketAddr};
 use iroh::endpoint::{BindError, InvalidSocketAddr, PortmapperConfig, presets};
 use iroh::{Endpoint, EndpointAddr, NetReportConfig, RelayMode, SecretKey};
 
-use crate::wire::ALPN;
+use crate::wire::{ALPN, COMPACT_ALPN};
 
 /// How [`build_endpoint`] builds an endpoint.
 ///
@@ -99,7 +99,7 @@ pub async fn build_endpoint(options: EndpointOptions) -> Result<Endpoint, Endpoi
         None => builder,
     };
     builder
-        .alpns(vec![ALPN.to_vec()])
+        .alpns(vec![COMPACT_ALPN.to_vec(), ALPN.to_vec()])
         .bind()
         .await
         .map_err(EndpointError::Bind)

@@ -19,6 +19,7 @@
 //! and decides no policy beyond its limits and the default acceptance rule.
 
 mod accept;
+pub mod compact;
 mod dial;
 mod endpoint;
 mod error;
@@ -37,4 +38,4 @@ pub use error::{AcceptError, CloseWarning, ConnectError, SessionScope, SyncError
 pub use limits::Limits;
 pub use metrics::{DURATION_BUCKETS, NetMetrics, NetMetricsSnapshot, SessionResult, Side};
 pub use session::{SyncFinished, SyncOutcome, Timings};
-pub use wire::{ALPN, AbortReason};
+pub use wire::{ALPN, AbortReason, COMPACT_ALPN, Codec};

@@ -39,6 +39,12 @@ pub struct Limits {
     /// connection open for the dialer to close it (so real iroh-docs dialers do not log a
     /// failed close). Default 3 seconds.
     pub close_grace: Duration,
+    /// Whether our dials offer the compact encoding `/docsync/1` ([`crate::compact`]) before
+    /// `/iroh-sync/1`. Default `true`: a peer that knows it (our nodes) speaks it, one that
+    /// does not (iroh-docs) picks `/iroh-sync/1`. Accepting always takes whichever the dialer
+    /// negotiated, provided the router routes both ALPNs to the protocol
+    /// ([`SyncProtocol::ALPNS`](crate::SyncProtocol::ALPNS)).
+    pub compact_codec: bool,
 }
 
 impl Default for Limits {
@@ -51,6 +57,7 @@ impl Default for Limits {
             max_sessions: 64,
             max_sessions_per_peer: 8,
             close_grace: Duration::from_secs(3),
+            compact_codec: true,
         }
     }
 }
@@ -90,6 +97,12 @@ impl Limits {
     /// With this close grace period.
     pub fn with_close_grace(mut self, grace: Duration) -> Self {
         self.close_grace = grace;
+        self
+    }
+
+    /// With the compact encoding offered on dials or not.
+    pub fn with_compact_codec(mut self, compact: bool) -> Self {
+        self.compact_codec = compact;
         self
     }
 

@@ -14,7 +14,7 @@ use tokio::time::timeout;
 use crate::error::{CloseWarning, SyncError};
 use crate::limits::Limits;
 use crate::metrics::Side;
-use crate::wire::{ProtocolMessage, WireMessage, check_ranges};
+use crate::wire::{Codec, ProtocolMessage, WireMessage, check_ranges};
 
 /// The largest piece read at once while a frame body arrives: the buffer grows with the bytes
 /// that actually came, never to the announced length up front.
@@ -63,9 +63,21 @@ pub(crate) struct FrameIo {
     pub(crate) frames_sent: u64,
     /// The peer's stream has ended and every byte was read.
     pub(crate) eof: bool,
+    /// The encoding the connection negotiated.
+    pub(crate) codec: Codec,
+    /// The session's document, once an `Init` went either way (the compact encoding needs it).
+    namespace: Option<NamespaceId>,
 }
 
 impl FrameIo {
+    /// Counters at zero, speaking `codec`.
+    pub(crate) fn new(codec: Codec) -> Self {
+        Self {
+            codec,
+            ..Self::default()
+        }
+    }
+
     /// Reads the next frame: `None` at the end of the stream (between frames). A length
     /// above the limit is refused before anything is allocated; the body buffer grows only
     /// with the bytes that arrive. Every wait is bounded by the idle timeout.
@@ -105,9 +117,13 @@ impl FrameIo {
         }
         self.bytes_received += 4 + len as u64;
         self.frames_received += 1;
-        WireMessage::decode(&body, DecodeLimits::default())
-            .map(Some)
-            .map_err(SyncError::from)
+        let message = self
+            .codec
+            .decode(&body, self.namespace, DecodeLimits::default())?;
+        if let WireMessage::Init { namespace, .. } = &message {
+            self.namespace = Some(*namespace);
+        }
+        Ok(Some(message))
     }
 
     /// Writes one frame; a write the peer does not take within the idle timeout fails.
@@ -117,7 +133,12 @@ impl FrameIo {
         message: &WireMessage,
         limits: &Limits,
     ) -> Result<(), SyncError> {
-        let frame = message.to_frame(limits.max_frame)?;
+        if let WireMessage::Init { namespace, .. } = message {
+            self.namespace = Some(*namespace);
+        }
+        let frame = self
+            .codec
+            .to_frame(message, self.namespace, limits.max_frame)?;
         match timeout(limits.idle_timeout, send.write_all(&frame)).await {
             Err(_) => Err(SyncError::Idle(limits.idle_timeout)),
             Ok(Err(e)) => Err(SyncError::Write(e)),
@@ -343,6 +364,8 @@ pub struct SyncFinished {
     pub side: Side,
     /// The counters.
     pub outcome: SyncOutcome,
+    /// The encoding the connection spoke.
+    pub codec: Codec,
     /// The durations.
     pub timings: Timings,
     /// Set if the close sequence after the complete exchange failed (a real iroh-docs node

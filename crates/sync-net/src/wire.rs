@@ -1,4 +1,6 @@
-//! Every byte of `/iroh-sync/1`: the ALPN, the frame, the messages, their encoding and limits.
+//! Every byte of `/iroh-sync/1`: the ALPN, the frame, the messages, their encoding and limits;
+//! and the [`Codec`] choice between it and the compact encoding of `/docsync/1`
+//! ([`crate::compact`]) that our nodes speak among themselves.
 //!
 //! ```text
 //! frame        u32 BE length | body (postcard)
@@ -20,6 +22,8 @@ use sync_core::encoding::{
     Decode, DecodeLimits, Encode, MIN_SIGNED_ENTRY_LEN, Reader, write_varint,
 };
 use sync_core::{ContentStatus, DecodeError, NamespaceId, RecordIdentifier, SignedEntry};
+
+pub use crate::compact::{COMPACT_ALPN, CompactError};
 
 /// The ALPN of the sync protocol, the same as iroh-docs'.
 pub const ALPN: &[u8] = b"/iroh-sync/1";
@@ -84,6 +88,114 @@ pub enum WireError {
     /// the session's.
     #[error("a range bound belongs to another document")]
     ForeignRange,
+    /// An entry to encode belongs to another document than the session's (the compact
+    /// encoding has no room for it).
+    #[error("an entry belongs to another document")]
+    ForeignEntry,
+    /// A compact body breaks a rule of its own (see [`crate::compact`]).
+    #[error("malformed compact message: {0}")]
+    Compact(#[from] CompactError),
+}
+
+/// The encoding a connection speaks, decided by its ALPN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Codec {
+    /// `/iroh-sync/1`, iroh-docs' postcard encoding; every peer speaks it.
+    #[default]
+    Reference,
+    /// `/docsync/1`, the same messages without what the session knows
+    /// ([`crate::compact`]); only our nodes speak it.
+    Compact,
+}
+
+impl Codec {
+    /// The codec of a connection that negotiated `alpn`, if it is one of ours.
+    pub fn from_alpn(alpn: &[u8]) -> Option<Self> {
+        match alpn {
+            ALPN => Some(Codec::Reference),
+            COMPACT_ALPN => Some(Codec::Compact),
+            _ => None,
+        }
+    }
+
+    /// The ALPN that selects this codec.
+    pub fn alpn(self) -> &'static [u8] {
+        match self {
+            Codec::Reference => ALPN,
+            Codec::Compact => COMPACT_ALPN,
+        }
+    }
+
+    /// The body of `message`; `namespace` is the session's if known (the compact encoding
+    /// needs it for `Sync`).
+    pub fn encode(
+        self,
+        message: &WireMessage,
+        namespace: Option<NamespaceId>,
+    ) -> Result<Vec<u8>, WireError> {
+        match self {
+            Codec::Reference => Ok(message.encode()),
+            Codec::Compact => crate::compact::encode(message, namespace),
+        }
+    }
+
+    /// Decodes one body; see [`WireMessage::decode`] and [`crate::compact::decode`].
+    pub fn decode(
+        self,
+        body: &[u8],
+        namespace: Option<NamespaceId>,
+        limits: DecodeLimits,
+    ) -> Result<WireMessage, WireError> {
+        match self {
+            Codec::Reference => WireMessage::decode(body, limits),
+            Codec::Compact => crate::compact::decode(body, namespace, limits),
+        }
+    }
+
+    /// The frame of `message`: u32 big-endian body length, then the body. Fails if the body
+    /// exceeds `max`.
+    pub fn to_frame(
+        self,
+        message: &WireMessage,
+        namespace: Option<NamespaceId>,
+        max: usize,
+    ) -> Result<Vec<u8>, WireError> {
+        frame(self.encode(message, namespace)?, max)
+    }
+}
+
+fn frame(body: Vec<u8>, max: usize) -> Result<Vec<u8>, WireError> {
+    let len = u32::try_from(body.len())
+        .ok()
+        .filter(|_| body.len() <= max)
+        .ok_or(WireError::FrameTooLarge {
+            len: body.len(),
+            max,
+        })?;
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    Ok(frame)
+}
+
+pub(crate) fn abort_tag(reason: AbortReason) -> u8 {
+    match reason {
+        AbortReason::NotFound => 0,
+        AbortReason::AlreadySyncing => 1,
+        AbortReason::InternalServerError => 2,
+    }
+}
+
+pub(crate) fn abort_from_tag(tag: u64) -> Result<AbortReason, DecodeError> {
+    match tag {
+        0 => Ok(AbortReason::NotFound),
+        1 => Ok(AbortReason::AlreadySyncing),
+        2 => Ok(AbortReason::InternalServerError),
+        tag => Err(DecodeError::UnknownTag {
+            what: "AbortReason",
+            tag,
+        }),
+    }
 }
 
 fn encode_status(status: ContentStatus, out: &mut Vec<u8>) {
@@ -199,11 +311,7 @@ impl WireMessage {
             }
             WireMessage::Abort { reason } => {
                 out.push(2);
-                out.push(match reason {
-                    AbortReason::NotFound => 0,
-                    AbortReason::AlreadySyncing => 1,
-                    AbortReason::InternalServerError => 2,
-                });
+                out.push(abort_tag(*reason));
             }
         }
         out
@@ -219,21 +327,9 @@ impl WireMessage {
                 WireMessage::Init { namespace, message }
             }
             1 => WireMessage::Sync(decode_protocol_message(&mut r)?),
-            2 => {
-                let reason = match r.varint()? {
-                    0 => AbortReason::NotFound,
-                    1 => AbortReason::AlreadySyncing,
-                    2 => AbortReason::InternalServerError,
-                    tag => {
-                        return Err(DecodeError::UnknownTag {
-                            what: "AbortReason",
-                            tag,
-                        }
-                        .into());
-                    }
-                };
-                WireMessage::Abort { reason }
-            }
+            2 => WireMessage::Abort {
+                reason: abort_from_tag(r.varint()?)?,
+            },
             tag => {
                 return Err(DecodeError::UnknownTag {
                     what: "Message",
@@ -248,18 +344,7 @@ impl WireMessage {
 
     /// The frame: u32 big-endian body length, then the body. Fails if the body exceeds `max`.
     pub fn to_frame(&self, max: usize) -> Result<Vec<u8>, WireError> {
-        let body = self.encode();
-        let len = u32::try_from(body.len())
-            .ok()
-            .filter(|_| body.len() <= max)
-            .ok_or(WireError::FrameTooLarge {
-                len: body.len(),
-                max,
-            })?;
-        let mut frame = Vec::with_capacity(4 + body.len());
-        frame.extend_from_slice(&len.to_be_bytes());
-        frame.extend_from_slice(&body);
-        Ok(frame)
+        frame(self.encode(), max)
     }
 }
 

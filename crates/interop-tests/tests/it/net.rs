@@ -13,7 +13,7 @@ use interop_tests::nodes::{
 use iroh::EndpointAddr;
 use iroh_docs::api::Doc;
 use sync_core::{Author, NamespaceId, NamespaceSecret, SignedEntry};
-use sync_net::wire::{AbortReason, WireMessage};
+use sync_net::wire::{AbortReason, Codec, WireMessage};
 use sync_net::{AcceptError, ConnectError, offline_endpoint};
 
 /// Both sides hold exactly the same entries, byte for byte, signatures included.
@@ -65,6 +65,8 @@ async fn we_dial_the_reference() {
     assert_eq!(event.origin, iroh_docs::engine::Origin::Accept);
     let details = event.result.expect("the reference records success");
     assert_eq!((details.entries_received, details.entries_sent), (25, 40));
+    // We offered the compact encoding first; the reference knows only its own.
+    assert_eq!(finished.codec, Codec::Reference);
     let o = &finished.outcome;
     assert_eq!(o.entries_inserted, 40);
     assert_eq!(o.entries_sent, 25);
@@ -132,6 +134,7 @@ async fn the_reference_dials_us() {
         Err(e) => panic!("the reference's session failed here: {e}"),
     };
     assert_eq!(accepted.namespace, ns);
+    assert_eq!(accepted.codec, Codec::Reference);
     assert_eq!(accepted.outcome.entries_inserted, 20);
     assert_eq!(accepted.outcome.entries_sent, 30);
     // The reference records the session as a success: we kept the connection until its

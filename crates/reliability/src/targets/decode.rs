@@ -13,6 +13,7 @@ use sync_core::{
     RecordIdentifier, ReplicaStore, SignatureCheck, SignedEntry, Store, ValidationConfig,
     ValidationError,
 };
+use sync_net::compact;
 use sync_net::wire::{
     AbortReason, DEFAULT_MAX_FRAME, INIT_OVERHEAD, ProtocolMessage, WireMessage, check_ranges,
     encode_protocol_message,
@@ -93,7 +94,7 @@ fn check_message(message: &ProtocolMessage, namespace: NamespaceId, limits: Deco
     );
 }
 
-pub(super) fn wire_message_seeds() -> Vec<Vec<u8>> {
+fn seed_messages() -> Vec<WireMessage> {
     let ns = fixtures::ns_id(1);
     let pool = pool();
     let first = pool.valid[0].id().clone();
@@ -138,7 +139,65 @@ pub(super) fn wire_message_seeds() -> Vec<Vec<u8>> {
             reason: AbortReason::AlreadySyncing,
         },
     ];
-    messages.iter().map(WireMessage::encode).collect()
+    messages.to_vec()
+}
+
+pub(super) fn wire_message_seeds() -> Vec<Vec<u8>> {
+    seed_messages().iter().map(WireMessage::encode).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// compact_message
+
+/// One compact (`/docsync/1`) body of a session on the fixtures' first document, decoded under
+/// the default limits and under a tight key limit.
+pub fn compact_message(data: &[u8]) {
+    let session = fixtures::ns_id(1);
+    for limits in [DecodeLimits::default(), DecodeLimits::with_max_key_len(8)] {
+        let Ok(message) = compact::decode(data, Some(session), limits) else {
+            continue;
+        };
+        assert_eq!(
+            compact::encode(&message, Some(session)).as_deref(),
+            Ok(data),
+            "an accepted compact body must re-encode to the same bytes (canonical decoding)"
+        );
+        // The same message in the reference encoding: it decodes back to the same message and
+        // is never shorter (but for a message without parts), so budgets hold for both.
+        let reference = message.encode();
+        assert_eq!(
+            WireMessage::decode(&reference, limits).as_ref(),
+            Ok(&message),
+            "a compact message must survive the reference encoding"
+        );
+        let (message, namespace) = match &message {
+            WireMessage::Init { namespace, message } => (message, *namespace),
+            WireMessage::Sync(message) => (message, session),
+            WireMessage::Abort { .. } => {
+                assert_eq!(data.len(), 2, "an abort is two bytes");
+                continue;
+            }
+        };
+        let slack = usize::from(message.parts.is_empty());
+        assert!(
+            data.len() <= reference.len() + slack,
+            "a compact body ({}) must not outgrow the reference one ({})",
+            data.len(),
+            reference.len()
+        );
+        check_message(message, namespace, limits);
+        // Every bound is of the document or the zero anchor: the encoding has no room for
+        // another document.
+        assert!(check_ranges(message, namespace).is_ok());
+    }
+}
+
+pub(super) fn compact_message_seeds() -> Vec<Vec<u8>> {
+    let session = fixtures::ns_id(1);
+    seed_messages()
+        .iter()
+        .filter_map(|m| compact::encode(m, Some(session)).ok())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------

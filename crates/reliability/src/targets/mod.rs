@@ -5,6 +5,7 @@
 //! | target | what it feeds | what must hold |
 //! |---|---|---|
 //! | `wire_message` | one frame body to `WireMessage::decode` | no panic; accepted bodies re-encode to the same bytes; ranger's size estimate bounds the real size |
+//! | `compact_message` | one `/docsync/1` body to `compact::decode` | no panic; accepted bodies re-encode to the same bytes, survive the reference encoding and are not longer than it; bounds stay in the document |
 //! | `wire_frames` | a byte stream cut into length-prefixed frames under a frame limit | no panic; no frame over the limit is decoded; accepted frames re-frame identically |
 //! | `signed_entry` | `SignedEntry` and `Record` decoding, then validation | no panic; canonical re-encoding; `validate` never accepts what `verify` refuses |
 //! | `record_identifier` | `RecordIdentifier` from postcard and from raw bytes | no panic; identifiers are at least 64 bytes and split back into their parts |
@@ -21,7 +22,9 @@ mod redb_file;
 mod redb_panics;
 mod store_model;
 
-pub use decode::{capability, record_identifier, signed_entry, ticket, wire_frames, wire_message};
+pub use decode::{
+    capability, compact_message, record_identifier, signed_entry, ticket, wire_frames, wire_message,
+};
 pub use ranger_sync::ranger_sync;
 pub use redb_file::{
     Outcome, Survey, bit_flip_survey, damaged_image, open_damaged, redb_file, valid_image,
@@ -35,6 +38,7 @@ pub type Target = fn(&[u8]);
 /// Every target by name (the name of its cargo-fuzz target and of its corpus directory).
 pub const TARGETS: &[(&str, Target)] = &[
     ("wire_message", wire_message),
+    ("compact_message", compact_message),
     ("wire_frames", wire_frames),
     ("signed_entry", signed_entry),
     ("record_identifier", record_identifier),
@@ -55,6 +59,7 @@ pub fn target(name: &str) -> Option<Target> {
 pub fn seeds(name: &str) -> Vec<Vec<u8>> {
     match name {
         "wire_message" => decode::wire_message_seeds(),
+        "compact_message" => decode::compact_message_seeds(),
         "wire_frames" => decode::wire_frame_seeds(),
         "signed_entry" => decode::signed_entry_seeds(),
         "record_identifier" => decode::record_identifier_seeds(),

@@ -75,9 +75,7 @@ impl Node {
         let sync = SyncProtocol::builder(endpoint.clone(), handle.clone())
             .limits(limits)
             .build();
-        let router = Router::builder(endpoint.clone())
-            .accept(sync_net::ALPN, sync.clone())
-            .spawn();
+        let router = sync.register(Router::builder(endpoint.clone())).spawn();
         let addr = dial_addr(&endpoint);
         let author = handle.import_author(Author::generate()).await.unwrap();
         Self {

@@ -118,6 +118,11 @@ fn wire_message() {
 }
 
 #[test]
+fn compact_message() {
+    pass("compact_message");
+}
+
+#[test]
 fn wire_frames() {
     pass("wire_frames");
 }
@@ -163,6 +168,7 @@ fn store_model() {
 fn every_target_is_wired_up() {
     let tested = [
         "wire_message",
+        "compact_message",
         "wire_frames",
         "signed_entry",
         "record_identifier",

@@ -2,6 +2,7 @@
 //! only; run them inside the loopback-only namespace (`/work/shared/tools/offline`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod compact;
 mod hostile;
 mod sessions;
 mod support;

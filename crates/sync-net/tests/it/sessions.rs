@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use iroh::SecretKey;
 use sync_core::{Author, NamespaceSecret};
 use sync_net::wire::{AbortReason, WireMessage};
-use sync_net::{AcceptError, ConnectError, Limits, Side, SyncError, connect_and_sync};
+use sync_net::{AcceptError, Codec, ConnectError, Limits, Side, SyncError, connect_and_sync};
 
 use crate::support::{Node, Raw, Read, Rng, next_report, random_entries};
 
@@ -503,4 +503,45 @@ async fn session_counts_refuse_extra_sessions() {
     );
     node.shutdown().await;
     other.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_nodes_speak_the_compact_encoding_unless_told_not_to() {
+    for compact in [true, false] {
+        let mut rng = Rng::new(7);
+        let limits = Limits::default().with_compact_codec(compact);
+        let (mut a, mut b) = (
+            Node::spawn(limits.clone()).await,
+            Node::spawn(limits.clone()).await,
+        );
+        let ns = NamespaceSecret::generate();
+        let authors = [Author::generate(), Author::generate(), Author::generate()];
+        a.join(&ns, true).await;
+        b.join(&ns, true).await;
+        a.put(&random_entries(&mut rng, &ns, &authors, 400, 300))
+            .await;
+        b.put(&random_entries(&mut rng, &ns, &authors, 400, 300))
+            .await;
+        let mut reports = b.sync.subscribe();
+        let finished = a
+            .sync
+            .connect_and_sync(ns.id(), b.addr.clone())
+            .await
+            .unwrap();
+        let want = if compact {
+            Codec::Compact
+        } else {
+            Codec::Reference
+        };
+        assert_eq!(finished.codec, want);
+        let report = next_report(&mut reports).await;
+        assert_eq!(report.as_ref().as_ref().unwrap().codec, want);
+        assert_eq!(
+            bytes_of(&a.entries(ns.id()).await),
+            bytes_of(&b.entries(ns.id()).await)
+        );
+        assert!(finished.outcome.entries_received > 0 && finished.outcome.entries_sent > 0);
+        a.shutdown().await;
+        b.shutdown().await;
+    }
 }

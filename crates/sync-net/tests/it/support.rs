@@ -38,9 +38,7 @@ impl Node {
         let sync = SyncProtocol::builder(endpoint.clone(), handle.clone())
             .limits(limits)
             .build();
-        let router = Router::builder(endpoint.clone())
-            .accept(sync_net::ALPN, sync.clone())
-            .spawn();
+        let router = sync.register(Router::builder(endpoint.clone())).spawn();
         let addr = dial_addr(&endpoint);
         Self {
             handle,
@@ -176,9 +174,10 @@ pub(crate) struct RawSession {
 
 impl Raw {
     pub(crate) async fn new(key: Option<SecretKey>) -> Self {
-        Self {
-            endpoint: offline_endpoint(key).await.unwrap(),
-        }
+        let endpoint = offline_endpoint(key).await.unwrap();
+        // A raw peer speaks only the reference encoding, as an iroh-docs node does.
+        endpoint.set_alpns(vec![sync_net::ALPN.to_vec()]);
+        Self { endpoint }
     }
 
     pub(crate) async fn dial(&self, addr: &EndpointAddr) -> RawSession {
