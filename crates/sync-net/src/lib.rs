@@ -5,7 +5,9 @@
 //! is done, and the stream closes with the reference's close sequence. [`connect_and_sync`]
 //! dials a single session; [`SyncProtocol`] is a node's protocol handler for an iroh
 //! `Router` (acceptance policy, session limits, the reference's simultaneous-dial rule,
-//! metrics) and dials for the node. [`wire`] owns every byte that crosses the network;
+//! metrics) and dials for the node. [`wire`] owns every byte that crosses the network, and
+//! [`compact`] the shorter encoding of the same messages that two of our nodes negotiate
+//! (ALPN `/docsync/1`, falling back to `/iroh-sync/1` with any other peer);
 //! [`Limits`] bounds every session; [`offline_endpoint`] builds the loopback-only endpoint of
 //! every test.
 //!

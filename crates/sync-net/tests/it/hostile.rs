@@ -4,12 +4,14 @@
 use std::time::Duration;
 
 use ranger::{Fingerprint, Message, MessagePart, Range, RangeFingerprint, RangeItem};
+use sync_core::encoding::DecodeLimits;
 use sync_core::encoding::write_varint;
 use sync_core::{
     Author, ContentHash, ContentStatus, NamespaceId, NamespaceSecret, Record, RecordIdentifier,
     SignedEntry, now_micros,
 };
-use sync_net::wire::{ProtocolMessage, WireError, WireMessage};
+use sync_net::compact::{self, CompactError};
+use sync_net::wire::{Codec, ProtocolMessage, WireError, WireMessage};
 use sync_net::{AcceptError, ConnectError, Limits, SyncError, dial_addr};
 use tokio::sync::broadcast::Receiver;
 
@@ -216,6 +218,66 @@ async fn garbage_and_truncated_frames_are_malformed() {
         f.expect_failure(|e| matches!(e, SyncError::UnexpectedMessage(_)))
             .await;
     }
+    f.check_untouched_and_serving().await;
+}
+
+/// The compact encoding of `/docsync/1`: broken bodies end the session as malformed, and an
+/// honest compact peer gets compact answers about its document only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compact_sessions_refuse_broken_bodies_and_answer_honest_ones() {
+    let mut f = Fixture::new(Limits::default()).await;
+    let raw = Raw::new(None).await;
+    let ns = f.a.id();
+    let frame = |body: &[u8]| [&(body.len() as u32).to_be_bytes()[..], body].concat();
+    // Init with one fingerprint part whose bound names author 5 of an empty table.
+    let mut body = vec![0];
+    body.extend_from_slice(ns.as_bytes());
+    body.extend_from_slice(&[0, 1, 0, 0, 6, 0, 0]);
+    body.extend_from_slice(&[0; 32]);
+    let mut s = raw.dial_alpn(&f.node.addr, sync_net::COMPACT_ALPN).await;
+    s.write_raw(&frame(&body)).await;
+    assert_eq!(s.close_code().await, Some(1));
+    f.expect_failure(|e| {
+        matches!(
+            e,
+            SyncError::Malformed(WireError::Compact(CompactError::AuthorIndex {
+                index: 5,
+                ..
+            }))
+        )
+    })
+    .await;
+    // A Sync first: the session's namespace is unknown, so it cannot even be decoded.
+    let mut s = raw.dial_alpn(&f.node.addr, sync_net::COMPACT_ALPN).await;
+    s.write_raw(&frame(&[1, 0, 0])).await;
+    assert_eq!(s.close_code().await, Some(1));
+    f.expect_failure(|e| {
+        matches!(
+            e,
+            SyncError::Malformed(WireError::Compact(CompactError::NoNamespace))
+        )
+    })
+    .await;
+    // An honest Init from an empty replica: the answer is compact and holds A's entries.
+    let init = f.init(fingerprint_part(
+        RecordIdentifier::zero(),
+        RecordIdentifier::zero(),
+        Fingerprint::EMPTY,
+    ));
+    let mut s = raw.dial_alpn(&f.node.addr, sync_net::COMPACT_ALPN).await;
+    s.write_raw(&Codec::Compact.to_frame(&init, None, usize::MAX).unwrap())
+        .await;
+    let body = s.read_body().await.expect("a reply");
+    let reply = compact::decode(&body, Some(ns), DecodeLimits::default()).unwrap();
+    let WireMessage::Sync(reply) = reply else {
+        panic!("{reply:?}")
+    };
+    let mut got = values(&reply);
+    got.sort_by(|a, b| a.id().cmp(b.id()));
+    assert_eq!(got, f.entries_before(ns));
+    // The reference encoding of the same bytes would not decode: this was compact.
+    assert!(WireMessage::decode(&body, DecodeLimits::default()).is_err());
+    drop(s);
     f.check_untouched_and_serving().await;
 }
 

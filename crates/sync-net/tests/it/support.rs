@@ -181,11 +181,11 @@ impl Raw {
     }
 
     pub(crate) async fn dial(&self, addr: &EndpointAddr) -> RawSession {
-        let conn = self
-            .endpoint
-            .connect(addr.clone(), sync_net::ALPN)
-            .await
-            .unwrap();
+        self.dial_alpn(addr, sync_net::ALPN).await
+    }
+
+    pub(crate) async fn dial_alpn(&self, addr: &EndpointAddr, alpn: &[u8]) -> RawSession {
+        let conn = self.endpoint.connect(addr.clone(), alpn).await.unwrap();
         let (send, recv) = conn.open_bi().await.unwrap();
         RawSession { conn, send, recv }
     }
@@ -220,6 +220,18 @@ impl RawSession {
     pub(crate) async fn write(&mut self, message: &WireMessage) {
         let frame = message.to_frame(usize::MAX).unwrap();
         self.write_raw(&frame).await;
+    }
+
+    /// Reads one frame body as bytes (`None` at the end of the stream or on failure).
+    pub(crate) async fn read_body(&mut self) -> Option<Vec<u8>> {
+        let mut prefix = [0u8; 4];
+        tokio::time::timeout(WAIT, self.recv.read_exact(&mut prefix))
+            .await
+            .expect("the node answers in time")
+            .ok()?;
+        let mut body = vec![0u8; u32::from_be_bytes(prefix) as usize];
+        self.recv.read_exact(&mut body).await.ok()?;
+        Some(body)
     }
 
     pub(crate) async fn read(&mut self) -> Read {

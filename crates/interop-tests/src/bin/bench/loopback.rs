@@ -300,12 +300,13 @@ async fn child_ours(a: &Path, b: &Path) -> Result<(Run, [Digest; 2])> {
 /// connection opened after both nodes reported the session done belongs to no measured
 /// session).
 async fn fill_wire(run: &mut Run, log: &ConnectionLog, since: Instant, done: Instant) {
-    let sync = log
-        .wire_bytes(Some(sync_net::ALPN), since..done, CLOSE_GRACE)
-        .await;
-    run.wire_a_to_b = sync.sent;
-    run.wire_b_to_a = sync.received;
-    run.sync_connections = sync.connections;
+    // Our pair negotiates the compact encoding, a reference pair `/iroh-sync/1`: both count.
+    for alpn in [sync_net::ALPN, sync_net::COMPACT_ALPN] {
+        let sync = log.wire_bytes(Some(alpn), since..done, CLOSE_GRACE).await;
+        run.wire_a_to_b += sync.sent;
+        run.wire_b_to_a += sync.received;
+        run.sync_connections += sync.connections;
+    }
     let all = log.wire_bytes(None, since..done, Duration::ZERO).await;
     run.wire_all = all.sent + all.received;
 }
@@ -716,8 +717,10 @@ pub(crate) fn loopback(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) 
          {} more that the other lacks; \"disjoint\" — A holds N entries, B another N, none \
          shared, so each node takes in N. Store setup is not timed; entries are signed once \
          and cached.\n\n\
+         Two docsync nodes negotiate the compact encoding of the same messages \
+         (`/docsync/1`, docs/protocol.md §2.1); iroh-docs speaks `/iroh-sync/1`. \
          Wire bytes are UDP payload bytes of the sync protocol's QUIC connections \
-         (`/iroh-sync/1`; QUIC headers, handshake, acknowledgements and close included) as \
+         (either ALPN; QUIC headers, handshake, acknowledgements and close included) as \
          node A's endpoint counted them (`ConnectionStats` read at close through an endpoint \
          hook), per direction; \"all protocols\" adds the reference's gossip connection. \
          \"Sync payload\" is the frames' bytes (4-byte length prefixes included): docsync's \
