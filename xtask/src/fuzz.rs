@@ -19,6 +19,7 @@ use anyhow::{Context, Result, bail};
 /// libFuzzer (at most 4096 bytes unless the corpus holds longer inputs).
 pub(crate) const TARGETS: &[&str] = &[
     "wire_message",
+    "compact_message",
     "wire_frames",
     "signed_entry",
     "record_identifier",
