@@ -214,8 +214,8 @@ impl Session {
     ///   entries of rank `floor(n * i / split_factor)` in circular order; for the whole set the
     ///   entry of rank 0 as well) and each non-empty sub-range goes out as a fingerprint if it
     ///   holds more than `leaf_size` entries, as an item otherwise (unless leaves are lazy and
-    ///   the message is not dense, see [`Config::with_eager_leaves`]). In a dense message the
-    ///   leaf size is [`Config::dense_leaf_size`].
+    ///   the message is not dense, see [`Config::with_eager_leaves`]). In a message of at
+    ///   least 64 fingerprints that all differ the leaf size is [`Config::dense_leaf_size`].
     ///
     /// With a message budget, parts are handled in key order instead, and whatever does not fit
     /// is deferred *inside the reply*: the tail of an item is replaced by the fingerprint of the
@@ -294,7 +294,11 @@ impl Session {
             }
             eager =
                 differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
-            if eager {
+            // Larger leaves only where every range differs, in a message of many (two
+            // documents with little in common): with scattered or clustered differences a
+            // message can still be dense, its ranges holding a couple of differences each, and
+            // whole leaves would move entries the peer has.
+            if differing == fingerprints && fingerprints >= VERY_DENSE_MIN_PARTS {
                 leaf = self.config.dense_leaf_size() as u64;
             }
         }
@@ -429,6 +433,11 @@ where
 /// parts differ from ours (see [`Session::process_message`]).
 const DENSE_NUMERATOR: usize = 3;
 const DENSE_DENOMINATOR: usize = 4;
+
+/// A message whose fingerprint parts all differ from ours uses [`Config::dense_leaf_size`] if
+/// it has at least this many: a message of a few parts that all differ says little (late rounds
+/// of scattered differences look like that).
+const VERY_DENSE_MIN_PARTS: usize = 64;
 
 /// At most `1 / CARRIER_SHARE` of a message's budget is kept for carriers.
 const CARRIER_SHARE: usize = 4;
