@@ -508,7 +508,8 @@ struct Step<'a, E: RangeEntry, M, S, H: Hooks<E, M>> {
     /// Leaves go out as entries (the configuration's eager leaves, or a dense message).
     eager: bool,
     /// Ranges with at most this many of our entries are leaves (the configuration's leaf size,
-    /// or its dense leaf size in a dense message).
+    /// or its dense leaf size in a message of at least `VERY_DENSE_MIN_PARTS` fingerprints
+    /// that all differ).
     leaf: u64,
     /// `usize::MAX` when unbounded; less than `full_budget` while part of it is kept for
     /// carriers.
