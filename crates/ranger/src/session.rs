@@ -276,18 +276,26 @@ impl Session {
         let mut leaf = self.config.leaf_size() as u64;
         let mut differing = 0usize;
         if !eager {
-            let mut fingerprints = 0usize;
+            let ranges: Vec<&Range<E::Key>> = parts
+                .iter()
+                .filter_map(|part| match part {
+                    MessagePart::RangeFingerprint(fp) => Some(&fp.range),
+                    MessagePart::RangeItem(_) => None,
+                })
+                .collect();
+            let fingerprints = ranges.len();
+            let mut ours = store
+                .range_summaries(&ranges)
+                .map_err(ProcessError::Store)?
+                .into_iter();
             for part in &parts {
                 summaries.push(match part {
                     MessagePart::RangeFingerprint(fp) => {
-                        let ours = store
-                            .range_summary(&fp.range)
-                            .map_err(ProcessError::Store)?;
-                        fingerprints += 1;
-                        if ours.fingerprint != fp.fingerprint {
+                        let ours = ours.next();
+                        if ours.is_some_and(|o| o.fingerprint != fp.fingerprint) {
                             differing += 1;
                         }
-                        Some(ours)
+                        ours
                     }
                     MessagePart::RangeItem(_) => None,
                 });

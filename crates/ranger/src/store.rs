@@ -113,6 +113,15 @@ pub trait Store<E: RangeEntry> {
         Ok(summary)
     }
 
+    /// The [`range_summary`](Store::range_summary) of each of `ranges`, in order. By default one
+    /// call per range. A store with an ordered index should override it with one pass over all
+    /// the bounds, sorted, which shares the work near the root and between neighbouring bounds:
+    /// the fingerprint parts of a message usually tile a stretch of the key space, so most
+    /// bounds are the end of one range and the start of the next.
+    fn range_summaries(&mut self, ranges: &[&Range<E::Key>]) -> Result<Vec<Summary>, Self::Error> {
+        ranges.iter().map(|r| self.range_summary(r)).collect()
+    }
+
     /// [`pivots`](Store::pivots) in the circular order of `range` (see [`Range`]): the
     /// summaries count from `range.x` on, wrapping around.
     fn range_pivots(
@@ -259,6 +268,10 @@ impl<E: RangeEntry, S: Store<E> + ?Sized> Store<E> for &mut S {
         ranks: &[u64],
     ) -> Result<Vec<(E::Key, Summary)>, Self::Error> {
         (**self).range_pivots(range, ranks)
+    }
+
+    fn range_summaries(&mut self, ranges: &[&Range<E::Key>]) -> Result<Vec<Summary>, Self::Error> {
+        (**self).range_summaries(ranges)
     }
 
     fn insert(&mut self, entry: &E) -> Result<bool, Self::Error> {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 
 use proptest::prelude::*;
-use ranger::{Fingerprint, Interval, MemStore, Range, RangeEntry, Store};
+use ranger::{Fingerprint, Interval, MemStore, Range, RangeEntry, Store, Summary};
 
 use crate::support::{Entry, Key, toy_hash};
 
@@ -83,8 +83,16 @@ proptest! {
         }
 
         // Some ranges are forced to be the whole set.
-        for (i, (x, y)) in ranges.into_iter().enumerate() {
-            let range = if i % 4 == 3 { Range::new(key(x), key(x)) } else { Range::new(key(x), key(y)) };
+        let ranges: Vec<Range<Key>> = ranges
+            .into_iter()
+            .enumerate()
+            .map(|(i, (x, y))| if i % 4 == 3 { Range::new(key(x), key(x)) } else { Range::new(key(x), key(y)) })
+            .collect();
+        // All of them at once (overlapping, repeated, in any order) as one by one.
+        let refs: Vec<&Range<Key>> = ranges.iter().collect();
+        let one_by_one: Vec<Summary> = ranges.iter().map(|r| store.range_summary(r).unwrap()).collect();
+        prop_assert_eq!(store.range_summaries(&refs).unwrap(), one_by_one);
+        for (i, range) in ranges.into_iter().enumerate() {
             let want = model_range(&model, &range);
             prop_assert_eq!(store.range_count(&range).unwrap(), want.len() as u64);
 
@@ -98,6 +106,23 @@ proptest! {
                 prop_assert_eq!(store.range_key_at(&range, rank as u64).unwrap(), Some(k.clone()));
             }
             prop_assert_eq!(store.range_key_at(&range, want.len() as u64).unwrap(), None);
+
+            // The one-descent answers (`summary`, `pivots`) agree with the model too: each
+            // pivot's summary is that of the entries before it in circular order.
+            prop_assert_eq!(
+                store.range_summary(&range).unwrap(),
+                Summary { count: want.len() as u64, fingerprint: fp }
+            );
+            let ranks: Vec<u64> = (0..=want.len() as u64 + 1).step_by(1 + i % 3).collect();
+            let mut expected = Vec::new();
+            for &rank in &ranks {
+                let Some((k, _)) = want.get(rank as usize) else { break };
+                let below = want[..rank as usize]
+                    .iter()
+                    .fold(Fingerprint::EMPTY, |acc, (k, v)| acc ^ toy_hash(&k.0, *v));
+                expected.push((k.clone(), Summary { count: rank, fingerprint: below }));
+            }
+            prop_assert_eq!(store.range_pivots(&range, &ranks).unwrap(), expected);
 
             let mut seen = Vec::new();
             store.range_for_each(&range, |e| { seen.push((e.key.clone(), e.value.0)); ControlFlow::Continue(()) }).unwrap();

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //! bench [--quick] --out <report.md> --cache <dir> --command <text>
+//! bench --profile <n> <d | bootstrap> <runs> --cache <dir>         (one in-memory case)
 //! bench --child bootstrap <ours|theirs> <n> <source store> <work dir>   (internal)
 //! bench --child loopback <ours|theirs> <store a> <store b> <expected>   (internal)
 //! ```
@@ -144,6 +145,7 @@ fn run() -> Result<()> {
     let mut cache = None;
     let mut command = None;
     let mut only: Option<String> = None;
+    let mut profile: Option<(u64, pure::Shape, usize)> = None;
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -152,11 +154,32 @@ fn run() -> Result<()> {
             "--cache" => cache = it.next().map(PathBuf::from),
             "--command" => command = it.next(),
             "--only" => only = it.next(),
+            "--profile" => {
+                let mut next = || it.next().context("--profile <n> <d | bootstrap> <runs>");
+                let n = next()?.parse()?;
+                let shape = match next()?.as_str() {
+                    "bootstrap" => pure::Shape::Bootstrap,
+                    d => pure::Shape::Diff(d.parse()?),
+                };
+                profile = Some((n, shape, next()?.parse()?));
+            }
             other => bail!("unknown argument `{other}`"),
         }
     }
-    let out = out.context("--out <report.md> is required")?;
     let cache = cache.context("--cache <dir> is required")?;
+    if let Some((n, shape, runs)) = profile {
+        let ctx = Ctx {
+            work: tempfile::Builder::new()
+                .prefix("bench-run-")
+                .tempdir_in(&cache)?,
+            cache,
+            rt: tokio::runtime::Builder::new_current_thread().build()?,
+            plan: Plan::full(),
+        };
+        let entries = data::entries(&ctx.cache, n)?;
+        return pure::profile(&ctx, &entries, shape, runs);
+    }
+    let out = out.context("--out <report.md> is required")?;
     let command = command.unwrap_or_else(|| "bench".to_string());
     std::fs::create_dir_all(&cache)?;
     let plan = if quick { Plan::quick() } else { Plan::full() };

@@ -395,3 +395,42 @@ pub(crate) fn sweep(
     );
     Ok(())
 }
+
+/// `bench --profile <n> <d | bootstrap> <runs> --cache <dir>`: one in-memory docsync case,
+/// repeated, with a line per run on stderr and nothing else (no negentropy, no report), so a
+/// profiler (`perf record`, `valgrind --tool=callgrind`) sees only the algorithm.
+pub(crate) fn profile(ctx: &Ctx, entries: &[SignedEntry], shape: Shape, runs: usize) -> Result<()> {
+    let base = mem_store(entries);
+    let diffs = match shape {
+        Shape::Diff(d) if d > 0 => diff_sets(d, runs),
+        _ => Vec::new(),
+    };
+    let config = Config::bounded(BUDGET)?;
+    let ns: NamespaceId = namespace().id();
+    for i in 0..runs {
+        let (mut a, mut b) = match shape {
+            Shape::Bootstrap => (MemStore::new(), base.clone()),
+            Shape::Diff(_) => (base.clone(), base.clone()),
+        };
+        if let Some((da, db)) = diffs.get(i) {
+            da.iter().for_each(|e| {
+                a.insert(e.clone());
+            });
+            db.iter().for_each(|e| {
+                b.insert(e.clone());
+            });
+        }
+        let mut pa = Ours::new(&mut a, ns, config, false);
+        let mut pb = Ours::new(&mut b, ns, config, false);
+        let s = run_session(&mut pa, &mut pb)?;
+        progress(&format!(
+            "run {i}: {} · {} messages · {} · {} moved",
+            fmt_duration(s.time),
+            s.messages,
+            fmt_bytes(s.bytes),
+            s.moved
+        ));
+    }
+    let _ = ctx;
+    Ok(())
+}
