@@ -38,22 +38,31 @@ pub(crate) fn content(i: u64) -> (ContentHash, u64) {
 
 /// Entry `i`, signed by the namespace and author `i % 4`.
 pub(crate) fn make_entry(ns: &NamespaceSecret, authors: &[Author], i: u64) -> SignedEntry {
+    make_entry_at(ns, authors, i, BASE_TIMESTAMP + i)
+}
+
+/// Entry `i` with this timestamp.
+fn make_entry_at(ns: &NamespaceSecret, authors: &[Author], i: u64, timestamp: u64) -> SignedEntry {
     let (hash, len) = content(i);
     let author = &authors[(i % authors.len() as u64) as usize];
-    SignedEntry::create(
-        ns,
-        author,
-        key(i),
-        Record::new(hash, len, BASE_TIMESTAMP + i),
-    )
+    SignedEntry::create(ns, author, key(i), Record::new(hash, len, timestamp))
 }
 
 /// Index of the first "difference" entry: the entries a side has and the other lacks come from
 /// an index range of their own, so they never collide with the shared ones.
 pub(crate) const DIFF_BASE: u64 = 1 << 40;
 
-/// Signs entries `range` on every core.
+/// Signs entries `start..start + count` on every core.
 pub(crate) fn sign_range(start: u64, count: u64) -> Vec<SignedEntry> {
+    sign_range_at(start, count, |i| BASE_TIMESTAMP + i)
+}
+
+/// [`sign_range`] with the timestamp of entry `i` given by `timestamp(i)`.
+fn sign_range_at(
+    start: u64,
+    count: u64,
+    timestamp: impl Fn(u64) -> u64 + Sync,
+) -> Vec<SignedEntry> {
     let ns = namespace();
     let authors = authors();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -71,8 +80,9 @@ pub(crate) fn sign_range(start: u64, count: u64) -> Vec<SignedEntry> {
                     }
                     let lo = start + (c * CHUNK) as u64;
                     let hi = (lo + CHUNK as u64).min(start + count);
-                    let v: Vec<SignedEntry> =
-                        (lo..hi).map(|i| make_entry(&ns, &authors, i)).collect();
+                    let v: Vec<SignedEntry> = (lo..hi)
+                        .map(|i| make_entry_at(&ns, &authors, i, timestamp(i)))
+                        .collect();
                     if let Ok(mut d) = done.lock() {
                         d.push((c, v));
                     }
@@ -190,6 +200,33 @@ pub(crate) fn diff_sets(d: u64, reps: usize) -> Vec<(Vec<SignedEntry>, Vec<Signe
             let mut all = sign_range(start, d);
             let b = all.split_off((d / 2) as usize);
             (all, b)
+        })
+        .collect()
+}
+
+/// [`diff_sets`] whose entries' timestamps are spread evenly over those of the shared entries
+/// `0..n` instead of all being newer. The keys are the same; only an order by time, such as
+/// negentropy's, sees a difference: the differences are scattered there too, not gathered at
+/// the end.
+pub(crate) fn diff_sets_spread(
+    d: u64,
+    reps: usize,
+    n: u64,
+) -> Vec<(Vec<SignedEntry>, Vec<SignedEntry>)> {
+    (0..reps as u64)
+        .map(|r| {
+            let start = DIFF_BASE + d * (1 << 20) + r * d;
+            let all = sign_range_at(start, d, |i| {
+                let j = i - start;
+                BASE_TIMESTAMP + j * n / d.max(1) + n / (2 * d.max(1))
+            });
+            // Alternating, so that both sides' differences cover the whole span.
+            let (a, b): (Vec<_>, Vec<_>) =
+                all.into_iter().enumerate().partition(|(j, _)| j % 2 == 0);
+            (
+                a.into_iter().map(|(_, e)| e).collect(),
+                b.into_iter().map(|(_, e)| e).collect(),
+            )
         })
         .collect()
 }

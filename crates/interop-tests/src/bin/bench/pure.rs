@@ -7,12 +7,15 @@ use anyhow::Result;
 use ranger::{Config, MemStore};
 use sync_core::{NamespaceId, SignedEntry};
 
-use crate::data::{diff_sets, namespace};
+use crate::data::{diff_sets, diff_sets_spread, namespace};
 use crate::local::{Rates, repeat};
 use crate::peers::{Neg, Ours, SyncStats, neg_storage, run_session};
 use crate::report::{Report, Target, table};
 use crate::stats::{Timings, fmt_bytes, fmt_duration};
 use crate::{BUDGET, Ctx, progress};
+
+/// The entries only side A has and those only side B has.
+type DiffSet = (Vec<SignedEntry>, Vec<SignedEntry>);
 
 /// A workload on two in-memory sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,7 +59,7 @@ fn ours_mem(
     shape: Shape,
     config: Config,
     reps: usize,
-    diffs: &[(Vec<SignedEntry>, Vec<SignedEntry>)],
+    diffs: &[DiffSet],
 ) -> Result<(Timings, SyncStats)> {
     let ns: NamespaceId = namespace().id();
     let mut last = SyncStats::default();
@@ -96,7 +99,7 @@ fn neg_run(
     shared: &[SignedEntry],
     shape: Shape,
     reps: usize,
-    diffs: &[(Vec<SignedEntry>, Vec<SignedEntry>)],
+    diffs: &[DiffSet],
 ) -> Result<(Timings, SyncStats)> {
     let (sa, sb) = match shape {
         Shape::Bootstrap => (neg_storage([].iter())?, neg_storage(shared.iter())?),
@@ -145,7 +148,11 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
          `NegentropyStorageVector` of (timestamp, 32-byte entry hash) with a frame limit of \
          {BUDGET} bytes; it reconciles ids only (the entries would take one more exchange, \
          not counted), so its \"moved\" column counts ids found. Messages counts both \
-         directions (a round trip is two).\n\n",
+         directions (a round trip is two). The differences are entries newer than every \
+         shared one, as what a peer lacks usually is: negentropy orders by timestamp, so they \
+         lie together at the end of its order, while docsync's order (by key, the protocol's) \
+         scatters them. The case \"spread in time\" has the same keys with timestamps spread \
+         evenly over the shared entries', so that they are scattered in both orders.\n\n",
         config.split_factor(),
         config.leaf_size(),
         config.eager_leaves(),
@@ -159,19 +166,32 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         progress(&format!("in memory, N = {n}: building the sets"));
         let base = mem_store(shared);
         let mut rows = Vec::new();
-        for shape in shapes {
-            let diffs = match shape {
-                Shape::Diff(10) => &diffs10,
-                _ => &diffs1000,
-            };
-            progress(&format!(
-                "in memory, N = {n}, {}: docsync, negentropy",
-                shape.label()
-            ));
+        // The same thousand differences again, with timestamps spread over the shared ones'.
+        let spread = diff_sets_spread(1000, total, n);
+        let mut cases: Vec<(Shape, String, &[DiffSet])> = shapes
+            .iter()
+            .map(|&shape| {
+                let diffs = match shape {
+                    Shape::Diff(10) => &diffs10,
+                    _ => &diffs1000,
+                };
+                (shape, shape.label(), diffs.as_slice())
+            })
+            .collect();
+        cases.insert(
+            3,
+            (
+                Shape::Diff(1000),
+                format!("{}, spread in time", Shape::Diff(1000).label()),
+                spread.as_slice(),
+            ),
+        );
+        for (shape, case, diffs) in cases {
+            progress(&format!("in memory, N = {n}, {case}: docsync, negentropy"));
             let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs)?;
             let (tn, sn) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs)?;
             let ratio = ratio(&to, &tn);
-            let label = format!("N = {n}, {}", shape.label());
+            let label = format!("N = {n}, {case}");
             if let Some(r) = ratio
                 && worst_ratio.as_ref().is_none_or(|(w, _)| r > *w)
             {
