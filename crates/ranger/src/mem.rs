@@ -36,8 +36,6 @@ pub struct MemStore<E: RangeEntry> {
     nodes: Vec<Node<E::Key>>,
     /// `entries[i]` is the entry of `nodes[i]`.
     entries: Vec<E>,
-    /// `owns[i]` is the fingerprint of `entries[i]`, cached.
-    owns: Vec<Fingerprint>,
     /// The node of each entry fingerprint. Distinct entries with equal fingerprints would share
     /// a slot; the lookup checks the node it finds.
     by_own: HashMap<Fingerprint, Idx>,
@@ -52,6 +50,8 @@ pub struct MemStore<E: RangeEntry> {
 #[derive(Clone)]
 struct Node<K> {
     key: K,
+    /// The fingerprint of this node's entry, cached.
+    own: Fingerprint,
     /// XOR of the fingerprints of the left subtree and of this node's entry: what a walk that
     /// passes this node to the right leaves behind.
     left_xor: Fingerprint,
@@ -71,7 +71,6 @@ impl<E: RangeEntry> Default for MemStore<E> {
         MemStore {
             nodes: Vec::new(),
             entries: Vec::new(),
-            owns: Vec::new(),
             by_own: HashMap::new(),
             root: NIL,
             next_priority: 0x9e37_79b9_7f4a_7c15,
@@ -91,7 +90,6 @@ impl<E: RangeEntry> Clone for MemStore<E> {
         MemStore {
             nodes: self.nodes.clone(),
             entries: self.entries.clone(),
-            owns: self.owns.clone(),
             by_own: self.by_own.clone(),
             root: self.root,
             next_priority: self.next_priority,
@@ -138,6 +136,7 @@ impl<E: RangeEntry> MemStore<E> {
         self.by_own.insert(own, idx);
         self.nodes.push(Node {
             key: entry.key().clone(),
+            own,
             left_xor: own,
             xor: own,
             left_size: 0,
@@ -147,7 +146,6 @@ impl<E: RangeEntry> MemStore<E> {
             right: NIL,
         });
         self.entries.push(entry);
-        self.owns.push(own);
         self.root = self.insert_at(self.root, idx);
         true
     }
@@ -163,14 +161,13 @@ impl<E: RangeEntry> MemStore<E> {
         if removed != last {
             // The last node moves into the freed slot; repoint whoever points at it.
             self.repoint(last, removed);
-            if let Some(slot) = self.by_own.get_mut(&self.owns[last])
+            if let Some(slot) = self.by_own.get_mut(&self.nodes[last].own)
                 && *slot == last
             {
                 *slot = removed;
             }
         }
         self.nodes.swap_remove(removed);
-        self.owns.swap_remove(removed);
         Some(self.entries.swap_remove(removed))
     }
 
@@ -273,7 +270,7 @@ impl<E: RangeEntry> MemStore<E> {
             let node = &self.nodes[t];
             match rank.cmp(&node.left_size) {
                 Ordering::Less => t = node.left,
-                Ordering::Equal => return Some((t, acc ^ node.left_xor ^ self.owns[t])),
+                Ordering::Equal => return Some((t, acc ^ node.left_xor ^ node.own)),
                 Ordering::Greater => {
                     rank -= node.left_size + 1;
                     acc ^= node.left_xor;
@@ -300,7 +297,7 @@ impl<E: RangeEntry> MemStore<E> {
     fn pull(&mut self, t: Idx) {
         let (l, r) = (self.nodes[t].left, self.nodes[t].right);
         let left_size = self.size(l);
-        let left_xor = self.xor(l) ^ self.owns[t];
+        let left_xor = self.xor(l) ^ self.nodes[t].own;
         let size = left_size + 1 + self.size(r);
         let xor = left_xor ^ self.xor(r);
         let node = &mut self.nodes[t];
@@ -402,7 +399,7 @@ impl<E: RangeEntry> MemStore<E> {
         self.unindex(t);
         let own = entry.fingerprint();
         self.by_own.insert(own, t);
-        self.owns[t] = own;
+        self.nodes[t].own = own;
         self.entries[t] = entry;
         for &t in path.iter().rev() {
             self.pull(t);
@@ -435,7 +432,7 @@ impl<E: RangeEntry> MemStore<E> {
 
     /// Forgets node `t` in the fingerprint index (unless another node took its slot).
     fn unindex(&mut self, t: Idx) {
-        let own = self.owns[t];
+        let own = self.nodes[t].own;
         if self.by_own.get(&own) == Some(&t) {
             self.by_own.remove(&own);
         }
@@ -619,7 +616,7 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
         Ok(self
             .by_own
             .get(fingerprint)
-            .filter(|&&t| self.owns.get(t) == Some(fingerprint))
+            .filter(|&&t| self.nodes.get(t).is_some_and(|n| n.own == *fingerprint))
             .and_then(|&t| self.entries.get(t))
             .cloned())
     }
