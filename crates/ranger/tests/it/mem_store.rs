@@ -45,7 +45,13 @@ proptest! {
     ) {
         let mut store: MemStore<Entry> = MemStore::new();
         let mut model: BTreeMap<Key, u64> = BTreeMap::new();
-        for op in ops {
+        for (i, op) in ops.into_iter().enumerate() {
+            // Summaries asked between changes must not leave stale answers behind.
+            if i % 5 == 0 {
+                let (x, y) = (key(i as u8 % 61), key((i as u8).wrapping_mul(7) % 61));
+                let (r1, r2) = (Range::new(x.clone(), y.clone()), Range::new(y, x));
+                store.range_summaries(&[&r1, &r2]).unwrap();
+            }
             match op {
                 Op::Insert(k, v) => {
                     let stored = store.insert(Entry { key: key(k), value: crate::support::Value(v) });
