@@ -6,13 +6,16 @@
 //! `sync_core::encoding`). `docs/storage.md` draws the same layouts as byte diagrams.
 
 use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
-use redb::{ReadableTable, Table, TableDefinition, TableError, WriteTransaction};
+use redb::{Key, ReadableTable, Table, TableDefinition, TableError, Value, WriteTransaction};
 use sync_core::encoding::{DecodeLimits, Reader, write_bytes, write_varint};
 use sync_core::{
     Capability, ContentHash, DownloadPolicy, Entry, EntrySignature, FilterKind, Fingerprint,
     ID_PREFIX_LEN, KEY_LEN, Record, RecordIdentifier, SIGNATURE_LEN, SignedEntry, StoreError,
 };
+
+use crate::guard::discard;
 
 /// The schema version this build writes, and the newest it opens.
 pub const SCHEMA_VERSION: u64 = 2;
@@ -182,6 +185,56 @@ impl Shape {
 
 // --- the tables of an open write transaction ---
 
+/// Opens table `definition` while `held` (tables opened before it) is owned here, and gives
+/// `held` back with the new table.
+///
+/// If redb panics (a damaged file), the panic is stopped here, each table of `held` is dropped
+/// on its own with [`discard`], and then the panic goes on. None may be dropped while a panic
+/// unwinds: a table's destructor reports to its transaction through a lock that the panic has
+/// poisoned, so it panics too, and a panic while unwinding aborts the process instead of
+/// reaching the store's guard. On an error `held` is dropped as usual.
+fn open_holding<'tx, K, V, H: Held>(
+    tx: &'tx WriteTransaction,
+    definition: TableDefinition<'static, K, V>,
+    held: H,
+) -> Result<(Table<'tx, K, V>, H), TableError>
+where
+    K: Key + 'static,
+    V: Value + 'static,
+{
+    match catch_unwind(AssertUnwindSafe(|| tx.open_table(definition))) {
+        Ok(table) => Ok((table?, held)),
+        Err(payload) => {
+            held.discard_each();
+            resume_unwind(payload)
+        }
+    }
+}
+
+/// Open tables held by [`open_holding`]: nothing, a table, or a pair of such.
+trait Held {
+    /// Drops every table with [`discard`], one at a time.
+    fn discard_each(self);
+}
+
+impl Held for () {
+    fn discard_each(self) {}
+}
+
+impl<K: Key + 'static, V: Value + 'static> Held for Table<'_, K, V> {
+    fn discard_each(self) {
+        discard(self);
+    }
+}
+
+impl<A: Held, B: Held> Held for (A, B) {
+    fn discard_each(self) {
+        let (a, b) = self;
+        a.discard_each();
+        b.discard_each();
+    }
+}
+
 /// Every table, opened in one write transaction.
 pub(crate) struct Tables<'tx> {
     pub(crate) meta: Table<'tx, &'static str, &'static [u8]>,
@@ -203,19 +256,42 @@ pub(crate) struct Tables<'tx> {
 
 impl<'tx> Tables<'tx> {
     /// Opens (creating if missing) every table of the current schema.
+    ///
+    /// Each table is opened while the ones before it are held by [`open_holding`], so that a
+    /// panic of redb on a damaged file (opening a missing table writes to it) never drops them
+    /// while it unwinds (see there).
     pub(crate) fn open(tx: &'tx WriteTransaction) -> Result<Self, TableError> {
+        let (meta, held) = open_holding(tx, META, ())?;
+        let (namespaces, held) = open_holding(tx, NAMESPACES, (held, meta))?;
+        let (authors, held) = open_holding(tx, AUTHORS, (held, namespaces))?;
+        let (records, held) = open_holding(tx, RECORDS, (held, authors))?;
+        let (by_key, held) = open_holding(tx, BY_KEY, (held, records))?;
+        let (latest, held) = open_holding(tx, LATEST, (held, by_key))?;
+        let (aggregates, held) = open_holding(tx, AGGREGATES, (held, latest))?;
+        let (by_fingerprint, held) = open_holding(tx, BY_FINGERPRINT, (held, aggregates))?;
+        let (peers, held) = open_holding(tx, PEERS, (held, by_fingerprint))?;
+        let (policies, held) = open_holding(tx, POLICIES, (held, peers))?;
+        let (held, peers) = held;
+        let (held, by_fingerprint) = held;
+        let (held, aggregates) = held;
+        let (held, latest) = held;
+        let (held, by_key) = held;
+        let (held, records) = held;
+        let (held, authors) = held;
+        let (held, namespaces) = held;
+        let ((), meta) = held;
         Ok(Self {
-            meta: tx.open_table(META)?,
-            namespaces: tx.open_table(NAMESPACES)?,
-            authors: tx.open_table(AUTHORS)?,
-            records: tx.open_table(RECORDS)?,
-            by_key: tx.open_table(BY_KEY)?,
-            latest: tx.open_table(LATEST)?,
-            aggregates: tx.open_table(AGGREGATES)?,
-            by_fingerprint: tx.open_table(BY_FINGERPRINT)?,
+            meta,
+            namespaces,
+            authors,
+            records,
+            by_key,
+            latest,
+            aggregates,
+            by_fingerprint,
             fingerprints_pending: BTreeMap::new(),
-            peers: tx.open_table(PEERS)?,
-            policies: tx.open_table(POLICIES)?,
+            peers,
+            policies,
         })
     }
 
