@@ -197,33 +197,28 @@ impl<E: RangeEntry> MemStore<E> {
     /// [`insert`](Self::insert) does it by itself whenever the size reaches a power of two
     /// (amortized O(1) per insert), and a clone is laid out this way.
     pub fn compact(&mut self) {
-        let (order, new_index) = self.breadth_first();
-        let map = |t: Idx| new_index.get(t).copied().unwrap_or(NIL);
-        let mut nodes: Vec<Option<Node<E::Key>>> = std::mem::take(&mut self.nodes)
-            .into_iter()
-            .map(Some)
-            .collect();
-        let mut entries: Vec<Option<E>> = std::mem::take(&mut self.entries)
-            .into_iter()
-            .map(Some)
-            .collect();
-        self.nodes = order
-            .iter()
-            .filter_map(|&old| nodes.get_mut(old).and_then(Option::take))
-            .map(|mut node| {
-                node.left = map(node.left);
-                node.right = map(node.right);
-                node
-            })
-            .collect();
-        self.entries = order
-            .iter()
-            .filter_map(|&old| entries.get_mut(old).and_then(Option::take))
-            .collect();
+        let (_, mut place) = self.breadth_first();
+        let map = |t: Idx| place.get(t).copied().unwrap_or(NIL);
+        for node in &mut self.nodes {
+            node.left = map(node.left);
+            node.right = map(node.right);
+        }
         for t in self.by_own.values_mut() {
             *t = map(*t);
         }
         self.root = map(self.root);
+        // Every node and entry to its place, in place, one cycle of the permutation at a time.
+        let len = place.len();
+        for i in 0..len {
+            while let Some(&j) = place.get(i)
+                && j != i
+                && j < len
+            {
+                self.nodes.swap(i, j);
+                self.entries.swap(i, j);
+                place.swap(i, j);
+            }
+        }
     }
 
     /// The nodes in breadth-first order from the root, and for each node its place in it.
