@@ -190,14 +190,18 @@ pub(crate) fn to_theirs(e: &SignedEntry) -> Result<iroh_docs::SignedEntry> {
     Ok(postcard::from_bytes(&e.to_vec())?)
 }
 
+/// The index of the first difference entry of repetition `r` for `d` differences.
+fn diff_start(d: u64, r: u64) -> u64 {
+    DIFF_BASE + d * (1 << 20) + r * d
+}
+
 /// The difference sets of repetition `rep` for `d` differences: `d / 2` entries for side A
 /// only and the rest for side B only, signed now (a few thousand at most), never reused
 /// across repetitions, so a repetition can start from the converged state of the one before.
 pub(crate) fn diff_sets(d: u64, reps: usize) -> Vec<(Vec<SignedEntry>, Vec<SignedEntry>)> {
     (0..reps as u64)
         .map(|r| {
-            let start = DIFF_BASE + d * (1 << 20) + r * d;
-            let mut all = sign_range(start, d);
+            let mut all = sign_range(diff_start(d, r), d);
             let b = all.split_off((d / 2) as usize);
             (all, b)
         })
@@ -215,7 +219,7 @@ pub(crate) fn diff_sets_spread(
 ) -> Vec<(Vec<SignedEntry>, Vec<SignedEntry>)> {
     (0..reps as u64)
         .map(|r| {
-            let start = DIFF_BASE + d * (1 << 20) + r * d;
+            let start = diff_start(d, r);
             let all = sign_range_at(start, d, |i| {
                 let j = i - start;
                 BASE_TIMESTAMP + j * n / d.max(1) + n / (2 * d.max(1))

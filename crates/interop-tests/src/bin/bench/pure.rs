@@ -64,21 +64,11 @@ fn ours_mem(
     let ns: NamespaceId = namespace().id();
     let mut last = SyncStats::default();
     let t = repeat(ctx, reps, |i| {
-        let (mut a, mut b) = match shape {
-            Shape::Bootstrap => (MemStore::new(), base.clone()),
-            Shape::Diff(_) => (base.clone(), base.clone()),
+        let diff = match shape {
+            Shape::Diff(d) if d > 0 => diffs.get(i % diffs.len()),
+            _ => None,
         };
-        if let Shape::Diff(d) = shape
-            && d > 0
-        {
-            let (da, db) = &diffs[i % diffs.len()];
-            da.iter().for_each(|e| {
-                a.insert(e.clone());
-            });
-            db.iter().for_each(|e| {
-                b.insert(e.clone());
-            });
-        }
+        let (mut a, mut b) = sides(base, shape, diff);
         let mut pa = Ours::new(&mut a, ns, config, false);
         let mut pb = Ours::new(&mut b, ns, config, false);
         last = run_session(&mut pa, &mut pb)?;
@@ -92,6 +82,24 @@ fn ours_mem(
         Ok(last.time)
     })?;
     Ok((t, last))
+}
+
+/// The two stores a run of `shape` starts from: clones of `base` (the initiator's empty in a
+/// bootstrap), each with its side of `diff`.
+fn sides(
+    base: &MemStore<SignedEntry>,
+    shape: Shape,
+    diff: Option<&DiffSet>,
+) -> (MemStore<SignedEntry>, MemStore<SignedEntry>) {
+    let (mut a, mut b) = match shape {
+        Shape::Bootstrap => (MemStore::new(), base.clone()),
+        Shape::Diff(_) => (base.clone(), base.clone()),
+    };
+    if let Some((da, db)) = diff {
+        a.extend(da.iter().cloned());
+        b.extend(db.iter().cloned());
+    }
+    (a, b)
 }
 
 fn neg_run(
@@ -421,7 +429,7 @@ pub(crate) fn sweep(
 /// `bench --profile <n> <d | bootstrap> <runs> --cache <dir>`: one in-memory docsync case,
 /// repeated, with a line per run on stderr and nothing else (no negentropy, no report), so a
 /// profiler (`perf record`, `valgrind --tool=callgrind`) sees only the algorithm.
-pub(crate) fn profile(ctx: &Ctx, entries: &[SignedEntry], shape: Shape, runs: usize) -> Result<()> {
+pub(crate) fn profile(entries: &[SignedEntry], shape: Shape, runs: usize) -> Result<()> {
     let base = mem_store(entries);
     let diffs = match shape {
         Shape::Diff(d) if d > 0 => diff_sets(d, runs),
@@ -430,18 +438,7 @@ pub(crate) fn profile(ctx: &Ctx, entries: &[SignedEntry], shape: Shape, runs: us
     let config = Config::bounded(BUDGET)?;
     let ns: NamespaceId = namespace().id();
     for i in 0..runs {
-        let (mut a, mut b) = match shape {
-            Shape::Bootstrap => (MemStore::new(), base.clone()),
-            Shape::Diff(_) => (base.clone(), base.clone()),
-        };
-        if let Some((da, db)) = diffs.get(i) {
-            da.iter().for_each(|e| {
-                a.insert(e.clone());
-            });
-            db.iter().for_each(|e| {
-                b.insert(e.clone());
-            });
-        }
+        let (mut a, mut b) = sides(&base, shape, diffs.get(i));
         let mut pa = Ours::new(&mut a, ns, config, false);
         let mut pb = Ours::new(&mut b, ns, config, false);
         let s = run_session(&mut pa, &mut pb)?;
@@ -453,6 +450,5 @@ pub(crate) fn profile(ctx: &Ctx, entries: &[SignedEntry], shape: Shape, runs: us
             s.moved
         ));
     }
-    let _ = ctx;
     Ok(())
 }
