@@ -93,24 +93,16 @@ impl<E: RangeEntry> fmt::Debug for MemStore<E> {
 impl<E: RangeEntry> Clone for MemStore<E> {
     /// The copy has its nodes in breadth-first order (see [`MemStore::compact`]).
     fn clone(&self) -> Self {
-        let (order, new_index) = self.breadth_first();
-        let map = |t: Idx| new_index.get(t).copied().unwrap_or(NIL);
-        MemStore {
-            nodes: order
-                .iter()
-                .map(|&old| {
-                    let mut node = self.nodes[old].clone();
-                    node.left = map(node.left);
-                    node.right = map(node.right);
-                    node
-                })
-                .collect(),
-            entries: order.iter().map(|&old| self.entries[old].clone()).collect(),
-            by_own: self.by_own.iter().map(|(fp, &t)| (*fp, map(t))).collect(),
-            root: map(self.root),
+        let mut copy = MemStore {
+            nodes: self.nodes.clone(),
+            entries: self.entries.clone(),
+            by_own: self.by_own.clone(),
+            root: self.root,
             next_priority: self.next_priority,
             memo: self.memo.clone(),
-        }
+        };
+        copy.compact();
+        copy
     }
 }
 
@@ -197,7 +189,7 @@ impl<E: RangeEntry> MemStore<E> {
     /// [`insert`](Self::insert) does it by itself whenever the size reaches a power of two
     /// (amortized O(1) per insert), and a clone is laid out this way.
     pub fn compact(&mut self) {
-        let (_, mut place) = self.breadth_first();
+        let mut place = self.breadth_first();
         let map = |t: Idx| place.get(t).copied().unwrap_or(NIL);
         for node in &mut self.nodes {
             node.left = map(node.left);
@@ -221,8 +213,8 @@ impl<E: RangeEntry> MemStore<E> {
         }
     }
 
-    /// The nodes in breadth-first order from the root, and for each node its place in it.
-    fn breadth_first(&self) -> (Vec<Idx>, Vec<Idx>) {
+    /// For each node its place in breadth-first order from the root.
+    fn breadth_first(&self) -> Vec<Idx> {
         let mut order = Vec::with_capacity(self.nodes.len());
         if self.root != NIL {
             order.push(self.root);
@@ -233,11 +225,11 @@ impl<E: RangeEntry> MemStore<E> {
             order.extend([node.left, node.right].into_iter().filter(|&c| c != NIL));
             i += 1;
         }
-        let mut new_index = vec![NIL; self.nodes.len()];
+        let mut place = vec![NIL; self.nodes.len()];
         for (new, &old) in order.iter().enumerate() {
-            new_index[old] = new;
+            place[old] = new;
         }
-        (order, new_index)
+        place
     }
 
     /// All entries in ascending key order.
