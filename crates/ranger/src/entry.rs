@@ -21,6 +21,18 @@ pub trait RangeKey: Ord + Clone + Debug {
     fn successor(&self) -> Option<Self> {
         None
     }
+
+    /// Bytes whose lexicographic order is the order of the keys, if the key type has them:
+    /// for any two keys `a` and `b`, `a.cmp(&b)` must equal
+    /// `a.order_bytes().cmp(&b.order_bytes())`, and either every key of the type has them or
+    /// none has. `None` by default.
+    ///
+    /// A store may use them to compare keys by short integers it keeps inline instead of
+    /// comparing whole keys ([`MemStore`](crate::MemStore) does). Bytes that break the rule
+    /// make such a store answer wrongly, never panic.
+    fn order_bytes(&self) -> Option<&[u8]> {
+        None
+    }
 }
 
 /// A value: ordered by last-write-wins (the greater value wins).

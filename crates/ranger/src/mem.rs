@@ -6,79 +6,343 @@ use std::convert::Infallible;
 use std::fmt;
 use std::ops::ControlFlow;
 
-use crate::{Fingerprint, Interval, Range, RangeEntry, Store, Summary};
+use crate::{Fingerprint, Interval, Range, RangeEntry, RangeKey, Store, Summary};
 
-/// Index of a node in the arena; `NIL` is "no node".
-type Idx = usize;
-const NIL: Idx = usize::MAX;
-
-/// [`MemStore::insert`] compacts the store when its size reaches a power of two from here on.
+/// The most keys a leaf holds, and the most children an inner node has, between changes. The
+/// arrays of a node have one slot more: a node overflows by one before it is split.
+const CAP: usize = 32;
+/// How full [`MemStore::compact`] packs the nodes: room for a few inserts before a split.
+const FILL: usize = 28;
+/// "No node": the end of the leaf chain.
+const NIL: usize = usize::MAX;
+/// [`MemStore::insert`] compacts the store when it has doubled since the last compaction, from
+/// this size on, and [`MemStore::remove`] when it has halved.
 const COMPACT_FROM: usize = 1024;
 
-/// An in-memory [`Store`]: a treap (a binary search tree kept balanced by heap-ordered node
-/// priorities) whose nodes carry the size and the XOR of the entry fingerprints of their subtree.
+/// An in-memory [`Store`]: a B+-tree whose inner nodes keep, for each child, the number of
+/// entries and the XOR of their fingerprints up to and including that child, and whose leaves
+/// keep the running XOR of their entries' fingerprints.
 ///
-/// * `count`, `fingerprint`, `summary` and `key_at` of any interval take O(log n) expected
-///   time, from one root-to-leaf walk per bound; [`Store::pivots`] takes one more walk per
-///   pivot and [`Store::range_summaries`] one walk shared by all the bounds of a message;
-/// * a hash map from each entry's fingerprint to its node answers
+/// * `count`, `fingerprint`, `summary` and `key_at` of any interval take O(log n) time: one
+///   descent per bound (or per rank), with O(1) aggregate work per level, since the prefix
+///   arrays say at once what lies left of the child it goes down to; [`Store::pivots`] takes
+///   one descent per pivot and no key comparisons;
+/// * a hash map from each entry's fingerprint to its entry answers
 ///   [`Store::entry_by_fingerprint`] in O(1);
 /// * [`Store::insert`] is last-write-wins: a new key is added; an existing key is replaced only if
-///   the new value is strictly greater;
-/// * node priorities come from a fixed-seed generator, so the shape (and the run time) is
-///   deterministic; the crate has no randomness of its own.
+///   the new value is strictly greater.
 ///
-/// The tree nodes hold only what a walk reads (the key, the links and the aggregates, the
-/// aggregates of the left subtree included, so that a walk never reads a node it does not
-/// descend into); the entries themselves live in an array of their own, read only when an
-/// entry is returned. Walks are dominated by cache misses, so this keeps them few, and so does
-/// the node order: the store lays its nodes out breadth-first whenever its size reaches a power
-/// of two, and in every clone (see [`MemStore::compact`]).
+/// Queries are dominated by cache misses. A node holds its keys' aggregates in flat arrays, and
+/// for a key type with [`RangeKey::order_bytes`] a node also holds the bytes all its keys start
+/// with and, for each key, the next 16 bytes as an integer: a search compares integers in one
+/// contiguous array and reads a key itself only when two of these integers tie. The entries
+/// live in an array of their own, read only when an entry is returned; [`MemStore::compact`]
+/// rebuilds the tree from sorted order with that array sorted too.
 ///
 /// It is the reference the property tests check the algorithm with, and a store for tests and
 /// benchmarks. It does not do prefix deletion; a store that needs it wraps or replaces this one.
 pub struct MemStore<E: RangeEntry> {
-    nodes: Vec<Node<E::Key>>,
-    /// `entries[i]` is the entry of `nodes[i]`.
+    leaves: Vec<Leaf<E::Key>>,
+    inners: Vec<Inner<E::Key>>,
+    /// An index into `inners` if `height > 0`, else into `leaves`.
+    root: usize,
+    /// The number of levels of inner nodes. Every leaf is this deep.
+    height: usize,
+    /// The entries, in no particular order (key order right after a compaction).
     entries: Vec<E>,
-    /// The node of each entry fingerprint. Distinct entries with equal fingerprints would share
-    /// a slot; the lookup checks the node it finds.
-    by_own: HashMap<Fingerprint, Idx>,
-    root: Idx,
-    next_priority: u64,
+    /// `owns[i]` is the fingerprint of `entries[i]`.
+    owns: Vec<Fingerprint>,
+    /// The entry of each entry fingerprint.
+    by_own: HashMap<Fingerprint, usize>,
+    /// The number of entries at the last compaction.
+    compacted_at: usize,
     /// The bounds of the last [`Store::range_summaries`] call with what lies below each,
     /// sorted and distinct: the ranges that are split next start and end there. Emptied by
     /// every change.
     memo: Vec<(E::Key, (u64, Fingerprint))>,
 }
 
+/// The sorted keys of a node, with what a search needs to compare them cheaply.
 #[derive(Clone)]
-struct Node<K> {
-    key: K,
-    /// The fingerprint of this node's entry, cached.
-    own: Fingerprint,
-    /// XOR of the fingerprints of the left subtree and of this node's entry: what a walk that
-    /// passes this node to the right leaves behind.
-    left_xor: Fingerprint,
-    /// XOR of the fingerprints of the whole subtree (not seeded).
-    xor: Fingerprint,
-    /// The number of entries in the left subtree.
-    left_size: u64,
-    /// The number of entries in the subtree.
-    size: u64,
-    priority: u64,
-    left: Idx,
-    right: Idx,
+struct Keys<K> {
+    keys: Vec<K>,
+    /// The bytes every key of the node starts with, if the keys have
+    /// [`order_bytes`](RangeKey::order_bytes); `hints` are valid only then.
+    prefix: Option<Box<[u8]>>,
+    /// `hints[i]`: the 16 bytes of `keys[i]` after `prefix`, big-endian, zero-padded.
+    hints: [u128; CAP + 1],
+}
+
+#[derive(Clone)]
+struct Leaf<K> {
+    keys: Keys<K>,
+    /// `xors[i]`: the XOR of the fingerprints of the entries of keys `0..=i`.
+    xors: [Fingerprint; CAP + 1],
+    /// `slots[i]`: the index in `MemStore::entries` of the entry of key `i`.
+    slots: [usize; CAP + 1],
+    /// The leaf with the next keys, or `NIL`.
+    next: usize,
+}
+
+#[derive(Clone)]
+struct Inner<K> {
+    /// `seps.keys[i]` is the smallest key child `i + 1` may hold; child `i` holds the keys from
+    /// `seps.keys[i - 1]` (inclusive) to `seps.keys[i]` (exclusive).
+    seps: Keys<K>,
+    children: [usize; CAP + 1],
+    /// `counts[i]`: the number of entries in children `0..=i`.
+    counts: [u64; CAP + 1],
+    /// `xors[i]`: the XOR of their fingerprints.
+    xors: [Fingerprint; CAP + 1],
+    /// The number of children.
+    len: usize,
+}
+
+/// The 16 bytes of `bytes` from `at` on as a big-endian integer, zero-padded: if two byte
+/// strings agree before `at`, their integers are ordered as they are (ties aside).
+fn hint(bytes: &[u8], at: usize) -> u128 {
+    let mut buf = [0u8; 16];
+    let tail = bytes.get(at..).unwrap_or_default();
+    let n = tail.len().min(16);
+    buf[..n].copy_from_slice(&tail[..n]);
+    u128::from_be_bytes(buf)
+}
+
+impl<K: RangeKey> Keys<K> {
+    fn new(keys: Vec<K>) -> Self {
+        let mut this = Keys {
+            keys,
+            prefix: None,
+            hints: [0; CAP + 1],
+        };
+        this.refresh();
+        this
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// Recomputes the common prefix (that of the first and the last key, as they are sorted)
+    /// and every hint.
+    fn refresh(&mut self) {
+        self.prefix = None;
+        let (Some(first), Some(last)) = (self.keys.first(), self.keys.last()) else {
+            return;
+        };
+        let (Some(a), Some(b)) = (first.order_bytes(), last.order_bytes()) else {
+            return;
+        };
+        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+        for (h, key) in self.hints.iter_mut().zip(&self.keys) {
+            let Some(bytes) = key.order_bytes() else {
+                return;
+            };
+            *h = hint(bytes, common);
+        }
+        self.prefix = Some(a[..common].into());
+    }
+
+    /// The number of keys below `q` (`inclusive`: not above `q`).
+    fn position(&self, q: &K, inclusive: bool) -> usize {
+        let below = |k: &K| if inclusive { k <= q } else { k < q };
+        let n = self.keys.len();
+        let (Some(prefix), Some(qb)) = (self.prefix.as_deref(), q.order_bytes()) else {
+            return self.keys.partition_point(below);
+        };
+        match qb.get(..prefix.len()).unwrap_or(qb).cmp(prefix) {
+            Ordering::Less => return 0,
+            Ordering::Greater => return n,
+            Ordering::Equal => {}
+        }
+        let qh = hint(qb, prefix.len());
+        // Branch-free counts over one small array; only keys whose hint ties with the query's
+        // are compared in full.
+        let hints = &self.hints[..n];
+        let lo = hints.iter().filter(|&&h| h < qh).count();
+        let hi = hints.iter().filter(|&&h| h <= qh).count();
+        lo + self.keys[lo..hi].partition_point(below)
+    }
+
+    fn insert(&mut self, at: usize, key: K) {
+        let n = self.keys.len();
+        self.keys.insert(at, key);
+        let inside = at > 0 && at < n;
+        match (inside, self.prefix.as_deref()) {
+            (true, Some(prefix)) => {
+                // Between two keys that start with the prefix, so it starts with it too.
+                let h = self.keys[at]
+                    .order_bytes()
+                    .map_or(0, |b| hint(b, prefix.len()));
+                self.hints.copy_within(at..n, at + 1);
+                self.hints[at] = h;
+            }
+            _ => self.refresh(),
+        }
+    }
+
+    /// Removes key `at`. The prefix stays common to the rest.
+    fn remove(&mut self, at: usize) -> K {
+        let n = self.keys.len();
+        self.hints.copy_within(at + 1..n, at);
+        self.keys.remove(at)
+    }
+
+    /// Moves the keys from `at` on into a new `Keys`.
+    fn split_off(&mut self, at: usize) -> Keys<K> {
+        let right = Keys::new(self.keys.split_off(at));
+        self.refresh();
+        right
+    }
+}
+
+impl<K: RangeKey> Leaf<K> {
+    fn empty() -> Self {
+        Leaf {
+            keys: Keys::new(Vec::new()),
+            xors: [Fingerprint::ZERO; CAP + 1],
+            slots: [0; CAP + 1],
+            next: NIL,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// The XOR of the fingerprints of the first `n` keys.
+    fn xor_below(&self, n: usize) -> Fingerprint {
+        n.checked_sub(1)
+            .map_or(Fingerprint::ZERO, |last| self.xors[last])
+    }
+
+    fn own(&self, at: usize) -> Fingerprint {
+        self.xors[at] ^ self.xor_below(at)
+    }
+
+    fn total(&self) -> (u64, Fingerprint) {
+        (self.len() as u64, self.xor_below(self.len()))
+    }
+
+    fn insert(&mut self, at: usize, key: K, own: Fingerprint, slot: usize) {
+        let n = self.len();
+        self.keys.insert(at, key);
+        self.slots.copy_within(at..n, at + 1);
+        self.slots[at] = slot;
+        self.xors.copy_within(at..n, at + 1);
+        self.xors[at] = self.xor_below(at) ^ own;
+        self.xors[at + 1..=n].iter_mut().for_each(|x| *x ^= own);
+    }
+
+    /// Removes key `at`; returns its slot and fingerprint.
+    fn remove(&mut self, at: usize) -> (usize, Fingerprint) {
+        let n = self.len();
+        let (slot, own) = (self.slots[at], self.own(at));
+        self.keys.remove(at);
+        self.slots.copy_within(at + 1..n, at);
+        self.xors.copy_within(at + 1..n, at);
+        self.xors[at..n - 1].iter_mut().for_each(|x| *x ^= own);
+        (slot, own)
+    }
+
+    /// XORs `delta` into the aggregates from key `at` on: key `at`'s entry changed.
+    fn change(&mut self, at: usize, delta: Fingerprint) {
+        let n = self.len();
+        self.xors[at..n].iter_mut().for_each(|x| *x ^= delta);
+    }
+
+    /// Moves the upper half into a new leaf, returned; the caller links it in.
+    fn split(&mut self) -> Leaf<K> {
+        let n = self.len();
+        let at = n / 2;
+        let base = self.xor_below(at);
+        let mut right = Leaf::empty();
+        right.keys = self.keys.split_off(at);
+        right.slots[..n - at].copy_from_slice(&self.slots[at..n]);
+        for (r, x) in right.xors.iter_mut().zip(&self.xors[at..n]) {
+            *r = *x ^ base;
+        }
+        right
+    }
+}
+
+impl<K: RangeKey> Inner<K> {
+    fn total(&self) -> (u64, Fingerprint) {
+        match self.len.checked_sub(1) {
+            Some(last) => (self.counts[last], self.xors[last]),
+            None => (0, Fingerprint::ZERO),
+        }
+    }
+
+    /// What lies in children `0..i`.
+    fn below(&self, i: usize) -> (u64, Fingerprint) {
+        match i.checked_sub(1) {
+            Some(last) => (self.counts[last], self.xors[last]),
+            None => (0, Fingerprint::ZERO),
+        }
+    }
+
+    /// Child `i` gained `count` entries (or lost `-count`) whose fingerprints XOR to `delta`.
+    fn change(&mut self, i: usize, count: i64, delta: Fingerprint) {
+        let n = self.len;
+        for c in &mut self.counts[i..n] {
+            *c = c.wrapping_add_signed(count);
+        }
+        self.xors[i..n].iter_mut().for_each(|x| *x ^= delta);
+    }
+
+    /// Child `i` was split: its upper part, with `right` (count and XOR), is now child
+    /// `i + 1`, which holds the keys from `sep` on.
+    fn insert_child(&mut self, i: usize, sep: K, child: usize, right: (u64, Fingerprint)) {
+        let n = self.len;
+        self.seps.insert(i, sep);
+        self.children.copy_within(i + 1..n, i + 2);
+        self.children[i + 1] = child;
+        self.counts.copy_within(i..n, i + 1);
+        self.xors.copy_within(i..n, i + 1);
+        self.counts[i] -= right.0;
+        self.xors[i] ^= right.1;
+        self.len += 1;
+    }
+
+    /// Moves the upper half of the children into a new node; returns it with the key from
+    /// which on it holds the keys.
+    fn split(&mut self) -> (K, Inner<K>) {
+        let n = self.len;
+        let at = n / 2;
+        // Children `0..at` keep separators `0..at - 1`; separator `at - 1`, between the
+        // halves, goes up to the parent (`at >= 1`: a node splits with `CAP + 1` children).
+        let right_seps = self.seps.split_off(at);
+        let up = self.seps.remove(at - 1);
+        let (base_count, base_xor) = self.below(at);
+        let mut right = Inner {
+            seps: right_seps,
+            children: [0; CAP + 1],
+            counts: [0; CAP + 1],
+            xors: [Fingerprint::ZERO; CAP + 1],
+            len: n - at,
+        };
+        right.children[..n - at].copy_from_slice(&self.children[at..n]);
+        for k in 0..n - at {
+            right.counts[k] = self.counts[at + k] - base_count;
+            right.xors[k] = self.xors[at + k] ^ base_xor;
+        }
+        self.len = at;
+        (up, right)
+    }
 }
 
 impl<E: RangeEntry> Default for MemStore<E> {
     fn default() -> Self {
         MemStore {
-            nodes: Vec::new(),
+            leaves: vec![Leaf::empty()],
+            inners: Vec::new(),
+            root: 0,
+            height: 0,
             entries: Vec::new(),
+            owns: Vec::new(),
             by_own: HashMap::new(),
-            root: NIL,
-            next_priority: 0x9e37_79b9_7f4a_7c15,
+            compacted_at: 0,
             memo: Vec::new(),
         }
     }
@@ -91,14 +355,17 @@ impl<E: RangeEntry> fmt::Debug for MemStore<E> {
 }
 
 impl<E: RangeEntry> Clone for MemStore<E> {
-    /// The copy has its nodes in breadth-first order (see [`MemStore::compact`]).
+    /// The copy is compacted (see [`MemStore::compact`]).
     fn clone(&self) -> Self {
         let mut copy = MemStore {
-            nodes: self.nodes.clone(),
-            entries: self.entries.clone(),
-            by_own: self.by_own.clone(),
+            leaves: self.leaves.clone(),
+            inners: self.inners.clone(),
             root: self.root,
-            next_priority: self.next_priority,
+            height: self.height,
+            entries: self.entries.clone(),
+            owns: self.owns.clone(),
+            by_own: self.by_own.clone(),
+            compacted_at: self.compacted_at,
             memo: self.memo.clone(),
         };
         copy.compact();
@@ -114,48 +381,58 @@ impl<E: RangeEntry> MemStore<E> {
 
     /// The number of entries.
     pub fn len(&self) -> usize {
-        self.nodes.len()
+        self.entries.len()
     }
 
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
-        self.nodes.is_empty()
+        self.entries.is_empty()
     }
 
     /// The entry with this key.
     pub fn get(&self, key: &E::Key) -> Option<&E> {
-        self.find(key).and_then(|t| self.entries.get(t))
+        let leaf = &self.leaves[self.descend(key, None)];
+        let at = leaf.keys.position(key, false);
+        (leaf.keys.keys.get(at) == Some(key)).then(|| &self.entries[leaf.slots[at]])
     }
 
     /// Inserts `entry` with last-write-wins: returns `true` if the key was new or its value was
     /// strictly smaller than `entry`'s (and is now replaced), `false` if the store is unchanged.
     pub fn insert(&mut self, entry: E) -> bool {
-        if let Some(t) = self.find(entry.key()) {
-            if entry.value() <= self.entries[t].value() {
+        let mut path = Vec::with_capacity(self.height);
+        let leaf_id = self.descend(entry.key(), Some(&mut path));
+        let leaf = &mut self.leaves[leaf_id];
+        let at = leaf.keys.position(entry.key(), false);
+        if leaf.keys.keys.get(at) == Some(entry.key()) {
+            let slot = leaf.slots[at];
+            if entry.value() <= self.entries[slot].value() {
                 return false;
             }
-            self.replace(entry);
+            self.memo.clear();
+            let (old, own) = (self.owns[slot], entry.fingerprint());
+            leaf.change(at, old ^ own);
+            for &(inner, i) in &path {
+                self.inners[inner].change(i, 0, old ^ own);
+            }
+            if self.by_own.get(&old) == Some(&slot) {
+                self.by_own.remove(&old);
+            }
+            self.by_own.insert(own, slot);
+            self.owns[slot] = own;
+            self.entries[slot] = entry;
             return true;
         }
         self.memo.clear();
-        let idx = self.nodes.len();
-        let own = entry.fingerprint();
-        let priority = self.priority();
-        self.by_own.insert(own, idx);
-        self.nodes.push(Node {
-            key: entry.key().clone(),
-            own,
-            left_xor: own,
-            xor: own,
-            left_size: 0,
-            size: 1,
-            priority,
-            left: NIL,
-            right: NIL,
-        });
+        let (slot, own) = (self.entries.len(), entry.fingerprint());
+        leaf.insert(at, entry.key().clone(), own, slot);
+        self.by_own.insert(own, slot);
+        self.owns.push(own);
         self.entries.push(entry);
-        self.root = self.insert_at(self.root, idx);
-        if self.nodes.len() >= COMPACT_FROM && self.nodes.len().is_power_of_two() {
+        for &(inner, i) in &path {
+            self.inners[inner].change(i, 1, own);
+        }
+        self.split_up(leaf_id, &path);
+        if self.len() >= COMPACT_FROM && self.len() >= 2 * self.compacted_at {
             self.compact();
         }
         true
@@ -163,101 +440,215 @@ impl<E: RangeEntry> MemStore<E> {
 
     /// Removes the entry with this key and returns it.
     pub fn remove(&mut self, key: &E::Key) -> Option<E> {
+        let mut path = Vec::with_capacity(self.height);
+        let leaf_id = self.descend(key, Some(&mut path));
+        let leaf = &mut self.leaves[leaf_id];
+        let at = leaf.keys.position(key, false);
+        if leaf.keys.keys.get(at) != Some(key) {
+            return None;
+        }
         self.memo.clear();
-        let (root, removed) = self.remove_rec(self.root, key);
-        self.root = root;
-        let removed = removed?;
-        self.unindex(removed);
-        let last = self.nodes.len() - 1;
-        if removed != last {
-            // The last node moves into the freed slot; repoint whoever points at it.
-            self.repoint(last, removed);
-            if let Some(slot) = self.by_own.get_mut(&self.nodes[last].own)
-                && *slot == last
+        // A leaf may be left underfull, even empty: queries stay O(height), and compaction
+        // packs the nodes again once the store has halved.
+        let (slot, own) = leaf.remove(at);
+        for &(inner, i) in &path {
+            self.inners[inner].change(i, -1, own);
+        }
+        if self.by_own.get(&own) == Some(&slot) {
+            self.by_own.remove(&own);
+        }
+        let last = self.entries.len() - 1;
+        if slot != last {
+            // The last entry moves into the freed slot; repoint its key and fingerprint.
+            let moved_key = self.entries[last].key().clone();
+            let moved_id = self.descend(&moved_key, None);
+            let moved_leaf = &mut self.leaves[moved_id];
+            let pos = moved_leaf.keys.position(&moved_key, false);
+            moved_leaf.slots[pos] = slot;
+            if let Some(s) = self.by_own.get_mut(&self.owns[last])
+                && *s == last
             {
-                *slot = removed;
+                *s = slot;
             }
         }
-        self.nodes.swap_remove(removed);
-        Some(self.entries.swap_remove(removed))
+        self.owns.swap_remove(slot);
+        let removed = self.entries.swap_remove(slot);
+        if self.len() < self.compacted_at / 2 {
+            self.compact();
+        }
+        Some(removed)
     }
 
-    /// Lays the nodes out in breadth-first order, so that the top of the tree, which every
-    /// query walks through, lies together in memory; O(n). Walks are dominated by cache
-    /// misses, and a tree built by inserts in random key order has its nodes scattered: after
-    /// this, queries are faster (about 1.5× at 100 000 entries on the benchmark machine).
-    /// [`insert`](Self::insert) does it by itself whenever the size reaches a power of two
-    /// (amortized O(1) per insert), and a clone is laid out this way.
+    /// Rebuilds the tree from the entries in key order, with the nodes packed and laid out
+    /// level by level and the entries array sorted by key; O(n). Queries are dominated by
+    /// cache misses, and this keeps them few: a tree grown by inserts in random key order has
+    /// half-full nodes and entries scattered over memory. [`insert`](Self::insert) does it by
+    /// itself whenever the store has doubled since the last time, and
+    /// [`remove`](Self::remove) whenever it has halved (amortized O(1) per change); a clone is
+    /// compacted.
     pub fn compact(&mut self) {
-        let mut place = self.breadth_first();
-        let map = |t: Idx| place.get(t).copied().unwrap_or(NIL);
-        for node in &mut self.nodes {
-            node.left = map(node.left);
-            node.right = map(node.right);
+        // Each entry's place in key order, then every entry moved there in place, one cycle
+        // of the permutation at a time (no second copy of the entries).
+        let mut place = vec![NIL; self.entries.len()];
+        let mut next = 0;
+        let mut leaf = 0;
+        while leaf != NIL {
+            let l = &self.leaves[leaf];
+            for &slot in &l.slots[..l.len()] {
+                place[slot] = next;
+                next += 1;
+            }
+            leaf = l.next;
         }
-        for t in self.by_own.values_mut() {
-            *t = map(*t);
+        for slot in self.by_own.values_mut() {
+            *slot = place[*slot];
         }
-        self.root = map(self.root);
-        // Every node and entry to its place, in place, one cycle of the permutation at a time.
-        let len = place.len();
-        for i in 0..len {
-            while let Some(&j) = place.get(i)
-                && j != i
-                && j < len
-            {
-                self.nodes.swap(i, j);
+        for i in 0..place.len() {
+            while place[i] != i {
+                let j = place[i];
                 self.entries.swap(i, j);
+                self.owns.swap(i, j);
                 place.swap(i, j);
             }
         }
+        self.build();
     }
 
-    /// For each node its place in breadth-first order from the root.
-    fn breadth_first(&self) -> Vec<Idx> {
-        let mut order = Vec::with_capacity(self.nodes.len());
-        if self.root != NIL {
-            order.push(self.root);
+    /// Builds the tree over `entries`, which are in key order.
+    fn build(&mut self) {
+        self.memo.clear();
+        self.compacted_at = self.entries.len();
+        self.leaves.clear();
+        self.inners.clear();
+        // (node, its count and XOR, its first key) of the level being built.
+        let mut level: Vec<(usize, (u64, Fingerprint), E::Key)> = Vec::new();
+        for (start, chunk) in (0..self.entries.len())
+            .step_by(FILL)
+            .zip(self.entries.chunks(FILL))
+        {
+            let mut leaf = Leaf::empty();
+            leaf.keys = Keys::new(chunk.iter().map(|e| e.key().clone()).collect());
+            let mut acc = Fingerprint::ZERO;
+            for (k, own) in self.owns[start..start + chunk.len()].iter().enumerate() {
+                acc ^= *own;
+                leaf.xors[k] = acc;
+                leaf.slots[k] = start + k;
+            }
+            let id = self.leaves.len();
+            if let Some(prev) = self.leaves.last_mut() {
+                prev.next = id;
+            }
+            level.push((id, leaf.total(), chunk[0].key().clone()));
+            self.leaves.push(leaf);
         }
-        let mut i = 0;
-        while let Some(&t) = order.get(i) {
-            let node = &self.nodes[t];
-            order.extend([node.left, node.right].into_iter().filter(|&c| c != NIL));
-            i += 1;
+        if self.leaves.is_empty() {
+            self.leaves.push(Leaf::empty());
         }
-        let mut place = vec![NIL; self.nodes.len()];
-        for (new, &old) in order.iter().enumerate() {
-            place[old] = new;
+        self.root = 0;
+        self.height = 0;
+        while level.len() > 1 {
+            let mut up = Vec::with_capacity(level.len().div_ceil(FILL));
+            for group in level.chunks(FILL) {
+                let mut inner = Inner {
+                    seps: Keys::new(group[1..].iter().map(|(_, _, k)| k.clone()).collect()),
+                    children: [0; CAP + 1],
+                    counts: [0; CAP + 1],
+                    xors: [Fingerprint::ZERO; CAP + 1],
+                    len: group.len(),
+                };
+                let (mut count, mut xor) = (0, Fingerprint::ZERO);
+                for (k, (child, (c, x), _)) in group.iter().enumerate() {
+                    count += c;
+                    xor ^= *x;
+                    inner.children[k] = *child;
+                    inner.counts[k] = count;
+                    inner.xors[k] = xor;
+                }
+                let id = self.inners.len();
+                up.push((id, (count, xor), group[0].2.clone()));
+                self.inners.push(inner);
+            }
+            level = up;
+            self.root = level[0].0;
+            self.height += 1;
         }
-        place
+    }
+
+    /// Splits the leaf `leaf_id` if it overflows, and every node on `path` (the inner nodes
+    /// above it with the child taken in each) that overflows in turn.
+    fn split_up(&mut self, leaf_id: usize, path: &[(usize, usize)]) {
+        if self.leaves[leaf_id].len() <= CAP {
+            return;
+        }
+        let new_id = self.leaves.len();
+        let leaf = &mut self.leaves[leaf_id];
+        let mut right = leaf.split();
+        right.next = leaf.next;
+        leaf.next = new_id;
+        let mut sep = right.keys.keys[0].clone();
+        let mut total = right.total();
+        let mut child = new_id;
+        self.leaves.push(right);
+        for &(inner_id, i) in path.iter().rev() {
+            let inner = &mut self.inners[inner_id];
+            inner.insert_child(i, sep, child, total);
+            if inner.len <= CAP {
+                return;
+            }
+            let (up, right) = inner.split();
+            (sep, total, child) = (up, right.total(), self.inners.len());
+            self.inners.push(right);
+        }
+        // The root split: a new root above the two halves.
+        let old = if self.height == 0 {
+            self.leaves[self.root].total()
+        } else {
+            self.inners[self.root].total()
+        };
+        let mut root = Inner {
+            seps: Keys::new(vec![sep]),
+            children: [0; CAP + 1],
+            counts: [0; CAP + 1],
+            xors: [Fingerprint::ZERO; CAP + 1],
+            len: 2,
+        };
+        root.children[0] = self.root;
+        root.children[1] = child;
+        root.counts[0] = old.0;
+        root.xors[0] = old.1;
+        root.counts[1] = old.0 + total.0;
+        root.xors[1] = old.1 ^ total.1;
+        self.root = self.inners.len();
+        self.inners.push(root);
+        self.height += 1;
     }
 
     /// All entries in ascending key order.
     pub fn iter(&self) -> Iter<'_, E> {
-        let mut iter = Iter {
+        Iter {
             store: self,
-            stack: Vec::new(),
-        };
-        iter.push_left(self.root);
-        iter
+            leaf: 0,
+            at: 0,
+        }
     }
 
-    /// The node with this key.
-    fn find(&self, key: &E::Key) -> Option<Idx> {
-        let mut t = self.root;
-        while t != NIL {
-            let node = &self.nodes[t];
-            match key.cmp(&node.key) {
-                Ordering::Less => t = node.left,
-                Ordering::Greater => t = node.right,
-                Ordering::Equal => return Some(t),
+    /// The leaf where `key` is or would be; with `path`, records the inner nodes on the way
+    /// and the child taken in each.
+    fn descend(&self, key: &E::Key, mut path: Option<&mut Vec<(usize, usize)>>) -> usize {
+        let mut node = self.root;
+        for _ in 0..self.height {
+            let inner = &self.inners[node];
+            let i = inner.seps.position(key, true);
+            if let Some(path) = path.as_deref_mut() {
+                path.push((node, i));
             }
+            node = inner.children[i];
         }
-        None
+        node
     }
 
     /// The number of entries with key `< key` and the XOR of their fingerprints (unseeded),
-    /// from one walk (or the memo).
+    /// from one descent (or the memo).
     fn below(&self, key: &E::Key) -> (u64, Fingerprint) {
         if !self.memo.is_empty()
             && let Ok(i) = self.memo.binary_search_by(|(k, _)| k.cmp(key))
@@ -265,46 +656,28 @@ impl<E: RangeEntry> MemStore<E> {
         {
             return *below;
         }
-        let mut t = self.root;
-        let mut rank = 0;
-        let mut acc = Fingerprint::ZERO;
-        while t != NIL {
-            let node = &self.nodes[t];
-            if node.key < *key {
-                rank += node.left_size + 1;
-                acc ^= node.left_xor;
-                t = node.right;
-            } else {
-                t = node.left;
-            }
+        let mut node = self.root;
+        let (mut rank, mut acc) = (0, Fingerprint::ZERO);
+        for _ in 0..self.height {
+            let inner = &self.inners[node];
+            let i = inner.seps.position(key, true);
+            let (c, x) = inner.below(i);
+            rank += c;
+            acc ^= x;
+            node = inner.children[i];
         }
-        (rank, acc)
+        let leaf = &self.leaves[node];
+        let at = leaf.keys.position(key, false);
+        (rank + at as u64, acc ^ leaf.xor_below(at))
     }
 
-    /// [`below`](Self::below) of each of `keys` (ascending) into `out`, in one walk of the
-    /// subtree `t` shared by all of them; `acc` is what lies below the subtree.
-    fn below_many(
-        &self,
-        t: Idx,
-        keys: &[&E::Key],
-        out: &mut [(u64, Fingerprint)],
-        acc: (u64, Fingerprint),
-    ) {
-        if keys.is_empty() {
-            return;
+    /// The count and XOR of all entries.
+    fn total(&self) -> (u64, Fingerprint) {
+        if self.height == 0 {
+            self.leaves[self.root].total()
+        } else {
+            self.inners[self.root].total()
         }
-        if t == NIL {
-            out.iter_mut().for_each(|o| *o = acc);
-            return;
-        }
-        let node = &self.nodes[t];
-        // Keys up to the node's own do not count it.
-        let at = keys.partition_point(|k| **k <= node.key);
-        let (keys_left, keys_right) = keys.split_at(at);
-        let (out_left, out_right) = out.split_at_mut(at);
-        self.below_many(node.left, keys_left, out_left, acc);
-        let right_acc = (acc.0 + node.left_size + 1, acc.1 ^ node.left_xor);
-        self.below_many(node.right, keys_right, out_right, right_acc);
     }
 
     /// [`below`](Self::below) of an interval's start (nothing below an unbounded start).
@@ -316,233 +689,31 @@ impl<E: RangeEntry> MemStore<E> {
 
     /// [`below`](Self::below) of an interval's end (everything below an unbounded end).
     fn below_end(&self, interval: &Interval<'_, E::Key>) -> (u64, Fingerprint) {
-        interval.end().map_or_else(
-            || (self.nodes.len() as u64, self.xor(self.root)),
-            |e| self.below(e),
-        )
+        interval
+            .end()
+            .map_or_else(|| self.total(), |e| self.below(e))
     }
 
-    /// The node of rank `rank` overall and the XOR of the fingerprints of the entries below it
-    /// (unseeded), from one walk without key comparisons.
-    fn select(&self, mut rank: u64) -> Option<(Idx, Fingerprint)> {
-        let mut t = self.root;
+    /// The key of rank `rank` overall and the XOR of the fingerprints of the entries below it
+    /// (unseeded), from one descent without key comparisons.
+    fn select(&self, mut rank: u64) -> Option<(&E::Key, Fingerprint)> {
+        let mut node = self.root;
         let mut acc = Fingerprint::ZERO;
-        while t != NIL {
-            let node = &self.nodes[t];
-            match rank.cmp(&node.left_size) {
-                Ordering::Less => t = node.left,
-                Ordering::Equal => return Some((t, acc ^ node.left_xor ^ node.own)),
-                Ordering::Greater => {
-                    rank -= node.left_size + 1;
-                    acc ^= node.left_xor;
-                    t = node.right;
-                }
+        for _ in 0..self.height {
+            let inner = &self.inners[node];
+            let n = inner.len;
+            let i = inner.counts[..n].iter().filter(|&&c| c <= rank).count();
+            if i == n {
+                return None;
             }
+            let (c, x) = inner.below(i);
+            rank -= c;
+            acc ^= x;
+            node = inner.children[i];
         }
-        None
-    }
-
-    fn size(&self, t: Idx) -> u64 {
-        if t == NIL { 0 } else { self.nodes[t].size }
-    }
-
-    fn xor(&self, t: Idx) -> Fingerprint {
-        if t == NIL {
-            Fingerprint::ZERO
-        } else {
-            self.nodes[t].xor
-        }
-    }
-
-    /// Recomputes the aggregates of `t` from its children.
-    fn pull(&mut self, t: Idx) {
-        let (l, r) = (self.nodes[t].left, self.nodes[t].right);
-        let left_size = self.size(l);
-        let left_xor = self.xor(l) ^ self.nodes[t].own;
-        let size = left_size + 1 + self.size(r);
-        let xor = left_xor ^ self.xor(r);
-        let node = &mut self.nodes[t];
-        node.left_size = left_size;
-        node.left_xor = left_xor;
-        node.size = size;
-        node.xor = xor;
-    }
-
-    /// splitmix64 over a counter: deterministic, well-spread priorities.
-    fn priority(&mut self) -> u64 {
-        self.next_priority = self.next_priority.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.next_priority;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Puts the lone node `idx` (whose key is not in `t`) into the subtree `t`: down to where
-    /// its priority belongs, then the subtree there is split around it. Returns the new root.
-    fn insert_at(&mut self, t: Idx, idx: Idx) -> Idx {
-        if t == NIL {
-            return idx;
-        }
-        if self.nodes[idx].priority > self.nodes[t].priority {
-            let key = self.nodes[idx].key.clone();
-            let (l, r) = self.split(t, &key);
-            self.nodes[idx].left = l;
-            self.nodes[idx].right = r;
-            self.pull(idx);
-            return idx;
-        }
-        if self.nodes[idx].key < self.nodes[t].key {
-            let left = self.insert_at(self.nodes[t].left, idx);
-            self.nodes[t].left = left;
-        } else {
-            let right = self.insert_at(self.nodes[t].right, idx);
-            self.nodes[t].right = right;
-        }
-        self.pull(t);
-        t
-    }
-
-    /// Splits `t` into (keys `< key`, keys `>= key`).
-    fn split(&mut self, t: Idx, key: &E::Key) -> (Idx, Idx) {
-        if t == NIL {
-            return (NIL, NIL);
-        }
-        if self.nodes[t].key < *key {
-            let (l, r) = self.split(self.nodes[t].right, key);
-            self.nodes[t].right = l;
-            self.pull(t);
-            (t, r)
-        } else {
-            let (l, r) = self.split(self.nodes[t].left, key);
-            self.nodes[t].left = r;
-            self.pull(t);
-            (l, t)
-        }
-    }
-
-    /// Joins two treaps where every key of `l` is below every key of `r`.
-    fn merge(&mut self, l: Idx, r: Idx) -> Idx {
-        if l == NIL {
-            return r;
-        }
-        if r == NIL {
-            return l;
-        }
-        if self.nodes[l].priority >= self.nodes[r].priority {
-            let right = self.nodes[l].right;
-            self.nodes[l].right = self.merge(right, r);
-            self.pull(l);
-            l
-        } else {
-            let left = self.nodes[r].left;
-            self.nodes[r].left = self.merge(l, left);
-            self.pull(r);
-            r
-        }
-    }
-
-    /// Replaces the entry at `entry`'s key (which must exist) and fixes the aggregates.
-    fn replace(&mut self, entry: E) {
-        let mut path = Vec::new();
-        let mut t = self.root;
-        while t != NIL {
-            path.push(t);
-            match entry.key().cmp(&self.nodes[t].key) {
-                Ordering::Less => t = self.nodes[t].left,
-                Ordering::Greater => t = self.nodes[t].right,
-                Ordering::Equal => break,
-            }
-        }
-        if t == NIL {
-            return;
-        }
-        self.memo.clear();
-        self.unindex(t);
-        let own = entry.fingerprint();
-        self.by_own.insert(own, t);
-        self.nodes[t].own = own;
-        self.entries[t] = entry;
-        for &t in path.iter().rev() {
-            self.pull(t);
-        }
-    }
-
-    fn remove_rec(&mut self, t: Idx, key: &E::Key) -> (Idx, Option<Idx>) {
-        if t == NIL {
-            return (NIL, None);
-        }
-        match key.cmp(&self.nodes[t].key) {
-            Ordering::Equal => {
-                let (l, r) = (self.nodes[t].left, self.nodes[t].right);
-                (self.merge(l, r), Some(t))
-            }
-            Ordering::Less => {
-                let (left, removed) = self.remove_rec(self.nodes[t].left, key);
-                self.nodes[t].left = left;
-                self.pull(t);
-                (t, removed)
-            }
-            Ordering::Greater => {
-                let (right, removed) = self.remove_rec(self.nodes[t].right, key);
-                self.nodes[t].right = right;
-                self.pull(t);
-                (t, removed)
-            }
-        }
-    }
-
-    /// Forgets node `t` in the fingerprint index (unless another node took its slot).
-    fn unindex(&mut self, t: Idx) {
-        let own = self.nodes[t].own;
-        if self.by_own.get(&own) == Some(&t) {
-            self.by_own.remove(&own);
-        }
-    }
-
-    /// Replaces the link to node `from` (still in the tree) by a link to `to`.
-    fn repoint(&mut self, from: Idx, to: Idx) {
-        if self.root == from {
-            self.root = to;
-            return;
-        }
-        let key = self.nodes[from].key.clone();
-        let mut t = self.root;
-        while t != NIL {
-            let node = &mut self.nodes[t];
-            let child = if key < node.key {
-                &mut node.left
-            } else {
-                &mut node.right
-            };
-            if *child == from {
-                *child = to;
-                return;
-            }
-            t = *child;
-        }
-    }
-
-    fn visit<F>(&self, t: Idx, interval: &Interval<'_, E::Key>, f: &mut F) -> ControlFlow<()>
-    where
-        F: FnMut(E) -> ControlFlow<()>,
-    {
-        if t == NIL {
-            return ControlFlow::Continue(());
-        }
-        let node = &self.nodes[t];
-        let key = &node.key;
-        let above_start = interval.start().is_none_or(|s| s <= key);
-        let below_end = interval.end().is_none_or(|e| key < e);
-        if above_start {
-            self.visit(node.left, interval, f)?;
-        }
-        if above_start && below_end {
-            f(self.entries[t].clone())?;
-        }
-        if below_end {
-            self.visit(node.right, interval, f)?;
-        }
-        ControlFlow::Continue(())
+        let leaf = &self.leaves[node];
+        let at = usize::try_from(rank).ok().filter(|&at| at < leaf.len())?;
+        Some((&leaf.keys.keys[at], acc ^ leaf.xor_below(at)))
     }
 }
 
@@ -578,47 +749,36 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
             .map(|(key, _)| key))
     }
 
-    /// One walk shared by all the bounds, sorted.
+    /// One descent per distinct bound, remembered for the pivots and summaries that follow.
     fn range_summaries(&mut self, ranges: &[&Range<E::Key>]) -> Result<Vec<Summary>, Infallible> {
-        // Slot 2i is range i's `x`, 2i + 1 its `y`.
-        let mut bounds: Vec<(&E::Key, usize)> = Vec::with_capacity(2 * ranges.len());
-        for (i, r) in ranges.iter().enumerate() {
-            if !r.is_all() {
-                bounds.push((&r.x, 2 * i));
-                bounds.push((&r.y, 2 * i + 1));
-            }
-        }
-        bounds.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        // Distinct keys, and for each bound the index of its key.
-        let mut keys: Vec<&E::Key> = Vec::with_capacity(bounds.len());
-        let mut slot_key = vec![0usize; 2 * ranges.len()];
-        for (key, slot) in &bounds {
-            if keys.last() != Some(key) {
-                keys.push(key);
-            }
-            if let Some(s) = slot_key.get_mut(*slot) {
-                *s = keys.len() - 1;
-            }
-        }
-        let mut found = vec![(0, Fingerprint::ZERO); keys.len()];
-        self.below_many(self.root, &keys, &mut found, (0, Fingerprint::ZERO));
-        let slots: Vec<(u64, Fingerprint)> = slot_key
+        let mut keys: Vec<&E::Key> = ranges
             .iter()
-            .map(|&k| found.get(k).copied().unwrap_or_default())
+            .filter(|r| !r.is_all())
+            .flat_map(|r| [&r.x, &r.y])
             .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let found: Vec<(u64, Fingerprint)> = keys.iter().map(|k| self.below(k)).collect();
         self.memo = keys.iter().map(|k| (*k).clone()).zip(found).collect();
-        let (len, all) = (self.nodes.len() as u64, self.xor(self.root));
+        let (len, all) = self.total();
+        let below = |k: &E::Key| {
+            self.memo
+                .binary_search_by(|(m, _)| m.cmp(k))
+                .ok()
+                .and_then(|i| self.memo.get(i))
+                .map_or((0, Fingerprint::ZERO), |(_, b)| *b)
+        };
         Ok(ranges
             .iter()
-            .zip(slots.chunks_exact(2))
-            .map(|(r, ends)| {
-                let ((rx, fx), (ry, fy)) = (ends[0], ends[1]);
+            .map(|r| {
                 if r.is_all() {
-                    Summary {
+                    return Summary {
                         count: len,
                         fingerprint: Fingerprint::EMPTY ^ all,
-                    }
-                } else if r.x < r.y {
+                    };
+                }
+                let ((rx, fx), (ry, fy)) = (below(&r.x), below(&r.y));
+                if r.x < r.y {
                     Summary {
                         count: ry.saturating_sub(rx),
                         fingerprint: Fingerprint::EMPTY ^ fx ^ fy,
@@ -634,7 +794,7 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
             .collect())
     }
 
-    /// Two walks for the interval's bounds, then one per rank, which sums what it skips.
+    /// Two descents for the interval's bounds, then one per rank, which sums what it skips.
     fn pivots(
         &mut self,
         interval: Interval<'_, E::Key>,
@@ -647,11 +807,11 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
             if start.saturating_add(rank) >= end {
                 break;
             }
-            let Some((t, below)) = self.select(start + rank) else {
+            let Some((key, below)) = self.select(start + rank) else {
                 break;
             };
             out.push((
-                self.nodes[t].key.clone(),
+                key.clone(),
                 Summary {
                     count: rank,
                     fingerprint: Fingerprint::EMPTY ^ start_xor ^ below,
@@ -665,7 +825,25 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
     where
         F: FnMut(E) -> ControlFlow<()>,
     {
-        let _ = self.visit(self.root, &interval, &mut f);
+        let (mut leaf, mut at) = match interval.start() {
+            None => (0, 0),
+            Some(start) => {
+                let leaf = self.descend(start, None);
+                (leaf, self.leaves[leaf].keys.position(start, false))
+            }
+        };
+        while leaf != NIL {
+            let l = &self.leaves[leaf];
+            for (key, &slot) in l.keys.keys[at..].iter().zip(&l.slots[at..]) {
+                if interval.end().is_some_and(|end| key >= end) {
+                    return Ok(());
+                }
+                if f(self.entries[slot].clone()).is_break() {
+                    return Ok(());
+                }
+            }
+            (leaf, at) = (l.next, 0);
+        }
         Ok(())
     }
 
@@ -677,8 +855,8 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
         Ok(self
             .by_own
             .get(fingerprint)
-            .filter(|&&t| self.nodes.get(t).is_some_and(|n| n.own == *fingerprint))
-            .and_then(|&t| self.entries.get(t))
+            .filter(|&&slot| self.owns.get(slot) == Some(fingerprint))
+            .and_then(|&slot| self.entries.get(slot))
             .cloned())
     }
 }
@@ -702,33 +880,31 @@ impl<E: RangeEntry> Extend<E> for MemStore<E> {
 /// In-order iterator over a [`MemStore`], from [`MemStore::iter`].
 pub struct Iter<'a, E: RangeEntry> {
     store: &'a MemStore<E>,
-    stack: Vec<Idx>,
-}
-
-impl<E: RangeEntry> Iter<'_, E> {
-    fn push_left(&mut self, mut t: Idx) {
-        while t != NIL {
-            self.stack.push(t);
-            t = self.store.nodes[t].left;
-        }
-    }
+    leaf: usize,
+    at: usize,
 }
 
 impl<'a, E: RangeEntry> Iterator for Iter<'a, E> {
     type Item = &'a E;
 
     fn next(&mut self) -> Option<&'a E> {
-        let t = self.stack.pop()?;
         let store = self.store;
-        self.push_left(store.nodes[t].right);
-        store.entries.get(t)
+        loop {
+            let leaf = store.leaves.get(self.leaf)?;
+            if let Some(&slot) = leaf.slots[..leaf.len()].get(self.at) {
+                self.at += 1;
+                return store.entries.get(slot);
+            }
+            (self.leaf, self.at) = (leaf.next, 0);
+        }
     }
 }
 
 impl<E: RangeEntry> fmt::Debug for Iter<'_, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter")
-            .field("pending", &self.stack.len())
+            .field("leaf", &self.leaf)
+            .field("at", &self.at)
             .finish()
     }
 }

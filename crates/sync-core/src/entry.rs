@@ -186,6 +186,11 @@ impl RangeKey for RecordIdentifier {
     fn successor(&self) -> Option<Self> {
         (self.key().len() < DEFAULT_MAX_KEY_LEN).then(|| self.zero_extended())
     }
+
+    /// The flat bytes, which identifiers are ordered by.
+    fn order_bytes(&self) -> Option<&[u8]> {
+        Some(self.as_bytes())
+    }
 }
 
 /// What an entry says about its content: hash, length and the time of writing.

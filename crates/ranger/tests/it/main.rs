@@ -10,6 +10,7 @@ mod hooks;
 mod hostile;
 mod lone;
 mod mem_store;
+mod mem_tree;
 mod split;
 mod support;
 mod transcripts;

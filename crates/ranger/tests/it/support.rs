@@ -19,6 +19,10 @@ impl RangeKey for Key {
     fn successor(&self) -> Option<Self> {
         Some(Key(format!("{}\0", self.0)))
     }
+
+    fn order_bytes(&self) -> Option<&[u8]> {
+        Some(self.0.as_bytes())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -166,3 +166,22 @@ fn identifier_successor_is_the_next_identifier() {
         DEFAULT_MAX_KEY_LEN
     );
 }
+
+proptest! {
+    /// Identifiers are ordered by their order bytes, as `RangeKey::order_bytes` promises (stores
+    /// compare keys by them).
+    #[test]
+    fn identifiers_are_ordered_by_their_order_bytes(
+        a in (0u8..3, 0u8..3, proptest::collection::vec(0u8..3, 0..4)),
+        b in (0u8..3, 0u8..3, proptest::collection::vec(0u8..3, 0..4)),
+    ) {
+        use ranger::RangeKey;
+        use sync_core::RecordIdentifier;
+        let id = |(n, w, key): &(u8, u8, Vec<u8>)| {
+            RecordIdentifier::new(namespace(*n).id(), author(*w).id(), key)
+        };
+        let (x, y) = (id(&a), id(&b));
+        prop_assert_eq!(x.cmp(&y), x.order_bytes().cmp(&y.order_bytes()));
+        prop_assert!(x.order_bytes().is_some());
+    }
+}
