@@ -66,11 +66,39 @@ pub struct MemStore<E: RangeEntry> {
 #[derive(Clone)]
 struct Keys<K> {
     keys: Vec<K>,
-    /// The bytes every key of the node starts with, if the keys have
+    /// Bytes every key of the node starts with, if the keys have
     /// [`order_bytes`](RangeKey::order_bytes); `hints` are valid only then.
-    prefix: Option<Box<[u8]>>,
-    /// `hints[i]`: the 16 bytes of `keys[i]` after `prefix`, big-endian, zero-padded.
+    prefix: Option<Prefix>,
+    /// `(hints[i], lens[i])`: the [`hint`] of `keys[i]` after `prefix`.
     hints: [u128; CAP + 1],
+    lens: [u8; CAP + 1],
+}
+
+/// The common prefix of a node's keys, cut to [`PREFIX_MAX`] bytes (a cut prefix is still
+/// common), kept inline: comparing a query with it reads no other memory.
+#[derive(Clone)]
+struct Prefix {
+    len: usize,
+    bytes: [u8; PREFIX_MAX],
+}
+
+/// The longest [`Prefix`]: the 64 bytes of an iroh-docs namespace and author and some of the key.
+const PREFIX_MAX: usize = 96;
+
+impl Prefix {
+    fn new(bytes: &[u8]) -> Self {
+        let len = bytes.len().min(PREFIX_MAX);
+        let mut this = Prefix {
+            len,
+            bytes: [0; PREFIX_MAX],
+        };
+        this.bytes[..len].copy_from_slice(&bytes[..len]);
+        this
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.bytes[..self.len]
+    }
 }
 
 #[derive(Clone)]
@@ -98,14 +126,24 @@ struct Inner<K> {
     len: usize,
 }
 
-/// The 16 bytes of `bytes` from `at` on as a big-endian integer, zero-padded: if two byte
-/// strings agree before `at`, their integers are ordered as they are (ties aside).
-fn hint(bytes: &[u8], at: usize) -> u128 {
-    let mut buf = [0u8; 16];
-    let tail = bytes.get(at..).unwrap_or_default();
-    let n = tail.len().min(16);
-    buf[..n].copy_from_slice(&tail[..n]);
-    u128::from_be_bytes(buf)
+/// How many bytes of a key after its node's prefix a hint holds.
+const WINDOW: usize = 16;
+
+/// The hint of `bytes` after its first `at`: the next [`WINDOW`] bytes as a big-endian
+/// integer, zero-padded, and how many bytes there are from `at` on (`WINDOW + 1` for more
+/// than the window holds).
+///
+/// Of two byte strings that agree on their first `at` bytes, the one with the smaller integer
+/// is the smaller. With equal integers, if either fits in the window it is a prefix of the
+/// other (its padding matches the other's bytes), so the shorter is the smaller and equal
+/// lengths mean equal strings; only two strings longer than the window need a full comparison.
+fn hint(bytes: &[u8], at: usize) -> (u128, u8) {
+    let mut buf = [0u8; WINDOW];
+    let rest = bytes.get(at..).unwrap_or_default();
+    let n = rest.len().min(WINDOW);
+    buf[..n].copy_from_slice(&rest[..n]);
+    let len = rest.len().min(WINDOW + 1) as u8;
+    (u128::from_be_bytes(buf), len)
 }
 
 impl<K: RangeKey> Keys<K> {
@@ -114,6 +152,7 @@ impl<K: RangeKey> Keys<K> {
             keys,
             prefix: None,
             hints: [0; CAP + 1],
+            lens: [0; CAP + 1],
         };
         this.refresh();
         this
@@ -133,21 +172,27 @@ impl<K: RangeKey> Keys<K> {
         let (Some(a), Some(b)) = (first.order_bytes(), last.order_bytes()) else {
             return;
         };
-        let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
-        for (h, key) in self.hints.iter_mut().zip(&self.keys) {
+        let common = a
+            .iter()
+            .zip(b)
+            .take_while(|(x, y)| x == y)
+            .count()
+            .min(PREFIX_MAX);
+        for (i, key) in self.keys.iter().enumerate() {
             let Some(bytes) = key.order_bytes() else {
                 return;
             };
-            *h = hint(bytes, common);
+            (self.hints[i], self.lens[i]) = hint(bytes, common);
         }
-        self.prefix = Some(a[..common].into());
+        self.prefix = Some(Prefix::new(&a[..common]));
     }
 
     /// The number of keys below `q` (`inclusive`: not above `q`).
     fn position(&self, q: &K, inclusive: bool) -> usize {
         let below = |k: &K| if inclusive { k <= q } else { k < q };
         let n = self.keys.len();
-        let (Some(prefix), Some(qb)) = (self.prefix.as_deref(), q.order_bytes()) else {
+        let (Some(prefix), Some(qb)) = (self.prefix.as_ref().map(Prefix::bytes), q.order_bytes())
+        else {
             return self.keys.partition_point(below);
         };
         match qb.get(..prefix.len()).unwrap_or(qb).cmp(prefix) {
@@ -155,27 +200,46 @@ impl<K: RangeKey> Keys<K> {
             Ordering::Greater => return n,
             Ordering::Equal => {}
         }
-        let qh = hint(qb, prefix.len());
-        // Branch-free counts over one small array; only keys whose hint ties with the query's
-        // are compared in full.
+        let (qh, ql) = hint(qb, prefix.len());
+        // Branch-free counts over one small array; keys whose hint ties with the query's are
+        // told apart by their lengths or, if both are longer than the window, in full.
         let hints = &self.hints[..n];
         let lo = hints.iter().filter(|&&h| h < qh).count();
         let hi = hints.iter().filter(|&&h| h <= qh).count();
-        lo + self.keys[lo..hi].partition_point(below)
+        let counted = |i: usize| {
+            let order = if usize::from(self.lens[i].min(ql)) <= WINDOW {
+                self.lens[i].cmp(&ql)
+            } else {
+                self.keys[i].cmp(q)
+            };
+            order.is_lt() || (inclusive && order.is_eq())
+        };
+        // Binary search of the ties (there are few, unless many keys agree on the window).
+        let (mut lo, mut hi) = (lo, hi);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if counted(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     fn insert(&mut self, at: usize, key: K) {
         let n = self.keys.len();
         self.keys.insert(at, key);
         let inside = at > 0 && at < n;
-        match (inside, self.prefix.as_deref()) {
+        match (inside, self.prefix.as_ref().map(Prefix::bytes)) {
             (true, Some(prefix)) => {
                 // Between two keys that start with the prefix, so it starts with it too.
                 let h = self.keys[at]
                     .order_bytes()
-                    .map_or(0, |b| hint(b, prefix.len()));
+                    .map_or((0, 0), |b| hint(b, prefix.len()));
                 self.hints.copy_within(at..n, at + 1);
-                self.hints[at] = h;
+                self.lens.copy_within(at..n, at + 1);
+                (self.hints[at], self.lens[at]) = h;
             }
             _ => self.refresh(),
         }
@@ -185,6 +249,7 @@ impl<K: RangeKey> Keys<K> {
     fn remove(&mut self, at: usize) -> K {
         let n = self.keys.len();
         self.hints.copy_within(at + 1..n, at);
+        self.lens.copy_within(at + 1..n, at);
         self.keys.remove(at)
     }
 
