@@ -147,7 +147,9 @@ fn hint(bytes: &[u8], at: usize) -> (u128, u8) {
 }
 
 impl<K: RangeKey> Keys<K> {
-    fn new(keys: Vec<K>) -> Self {
+    fn new(mut keys: Vec<K>) -> Self {
+        // Room for every key the node may hold: inserts never reallocate.
+        keys.reserve_exact((CAP + 1).saturating_sub(keys.len()));
         let mut this = Keys {
             keys,
             prefix: None,
@@ -816,34 +818,47 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
 
     /// One descent per distinct bound, remembered for the pivots and summaries that follow.
     fn range_summaries(&mut self, ranges: &[&Range<E::Key>]) -> Result<Vec<Summary>, Infallible> {
-        let mut keys: Vec<&E::Key> = ranges
-            .iter()
-            .filter(|r| !r.is_all())
-            .flat_map(|r| [&r.x, &r.y])
-            .collect();
-        keys.sort_unstable();
-        keys.dedup();
-        let found: Vec<(u64, Fingerprint)> = keys.iter().map(|k| self.below(k)).collect();
-        self.memo = keys.iter().map(|k| (*k).clone()).zip(found).collect();
+        // Slot 2i is range i's `x`, 2i + 1 its `y`.
+        let mut bounds: Vec<(&E::Key, usize)> = Vec::with_capacity(2 * ranges.len());
+        for (i, r) in ranges.iter().enumerate() {
+            if !r.is_all() {
+                bounds.push((&r.x, 2 * i));
+                bounds.push((&r.y, 2 * i + 1));
+            }
+        }
+        bounds.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // The distinct bounds with what lies below each, and for each slot the index of its
+        // bound. Bounds that were bounds of the last call too are answered from the memo, in
+        // one merge of the two sorted lists; the others by a descent each.
+        let old = std::mem::take(&mut self.memo);
+        let mut remembered = old.iter().peekable();
+        let mut memo: Vec<(E::Key, (u64, Fingerprint))> = Vec::with_capacity(bounds.len());
+        let mut index = vec![0usize; 2 * ranges.len()];
+        for &(key, slot) in &bounds {
+            if memo.last().is_none_or(|(k, _)| k != key) {
+                while remembered.next_if(|(k, _)| k < key).is_some() {}
+                let below = match remembered.peek() {
+                    Some((k, below)) if k == key => *below,
+                    _ => self.below(key),
+                };
+                memo.push((key.clone(), below));
+            }
+            index[slot] = memo.len() - 1;
+        }
         let (len, all) = self.total();
-        let below = |k: &E::Key| {
-            self.memo
-                .binary_search_by(|(m, _)| m.cmp(k))
-                .ok()
-                .and_then(|i| self.memo.get(i))
-                .map_or((0, Fingerprint::ZERO), |(_, b)| *b)
-        };
-        Ok(ranges
+        let summaries = ranges
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 if r.is_all() {
                     return Summary {
                         count: len,
                         fingerprint: Fingerprint::EMPTY ^ all,
                     };
                 }
-                let ((rx, fx), (ry, fy)) = (below(&r.x), below(&r.y));
-                if r.x < r.y {
+                let (ix, iy) = (index[2 * i], index[2 * i + 1]);
+                let ((rx, fx), (ry, fy)) = (memo[ix].1, memo[iy].1);
+                if ix < iy {
                     Summary {
                         count: ry.saturating_sub(rx),
                         fingerprint: Fingerprint::EMPTY ^ fx ^ fy,
@@ -856,7 +871,9 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
                     }
                 }
             })
-            .collect())
+            .collect();
+        self.memo = memo;
+        Ok(summaries)
     }
 
     /// Two descents for the interval's bounds, then one per rank, which sums what it skips.
