@@ -232,16 +232,13 @@ impl<K: RangeKey> Keys<K> {
     fn insert(&mut self, at: usize, key: K) {
         let n = self.keys.len();
         self.keys.insert(at, key);
-        let inside = at > 0 && at < n;
-        match (inside, self.prefix.as_ref().map(Prefix::bytes)) {
-            (true, Some(prefix)) => {
-                // Between two keys that start with the prefix, so it starts with it too.
-                let h = self.keys[at]
-                    .order_bytes()
-                    .map_or((0, 0), |b| hint(b, prefix.len()));
+        let prefix = self.prefix.as_ref().map(Prefix::bytes);
+        match (prefix, self.keys[at].order_bytes()) {
+            // A key that starts with the prefix leaves it common to all.
+            (Some(prefix), Some(bytes)) if bytes.starts_with(prefix) => {
                 self.hints.copy_within(at..n, at + 1);
                 self.lens.copy_within(at..n, at + 1);
-                (self.hints[at], self.lens[at]) = h;
+                (self.hints[at], self.lens[at]) = hint(bytes, prefix.len());
             }
             _ => self.refresh(),
         }
@@ -318,10 +315,9 @@ impl<K: RangeKey> Leaf<K> {
         self.xors[at..n].iter_mut().for_each(|x| *x ^= delta);
     }
 
-    /// Moves the upper half into a new leaf, returned; the caller links it in.
-    fn split(&mut self) -> Leaf<K> {
+    /// Moves the keys from `at` on into a new leaf, returned; the caller links it in.
+    fn split(&mut self, at: usize) -> Leaf<K> {
         let n = self.len();
-        let at = n / 2;
         let base = self.xor_below(at);
         let mut right = Leaf::empty();
         right.keys = self.keys.split_off(at);
@@ -374,9 +370,8 @@ impl<K: RangeKey> Inner<K> {
 
     /// Moves the upper half of the children into a new node; returns it with the key from
     /// which on it holds the keys.
-    fn split(&mut self) -> (K, Inner<K>) {
+    fn split(&mut self, at: usize) -> (K, Inner<K>) {
         let n = self.len;
-        let at = n / 2;
         // Children `0..at` keep separators `0..at - 1`; separator `at - 1`, between the
         // halves, goes up to the parent (`at >= 1`: a node splits with `CAP + 1` children).
         let right_seps = self.seps.split_off(at);
@@ -498,7 +493,7 @@ impl<E: RangeEntry> MemStore<E> {
         for &(inner, i) in &path {
             self.inners[inner].change(i, 1, own);
         }
-        self.split_up(leaf_id, &path);
+        self.split_up(leaf_id, &path, at + 1 == self.leaves[leaf_id].len());
         if self.len() >= COMPACT_FROM && self.len() >= 2 * self.compacted_at {
             self.compact();
         }
@@ -642,14 +637,20 @@ impl<E: RangeEntry> MemStore<E> {
     }
 
     /// Splits the leaf `leaf_id` if it overflows, and every node on `path` (the inner nodes
-    /// above it with the child taken in each) that overflows in turn.
-    fn split_up(&mut self, leaf_id: usize, path: &[(usize, usize)]) {
-        if self.leaves[leaf_id].len() <= CAP {
+    /// above it with the child taken in each) that overflows in turn. `appended`: the key that
+    /// overflowed the leaf is its last.
+    ///
+    /// A node splits in halves, except where keys are appended: then it stays full and the new
+    /// node takes only the last key (or child), so that inserts in ascending key order, as a
+    /// peer's entries arrive, leave full nodes behind instead of half-full ones.
+    fn split_up(&mut self, leaf_id: usize, path: &[(usize, usize)], appended: bool) {
+        let n = self.leaves[leaf_id].len();
+        if n <= CAP {
             return;
         }
         let new_id = self.leaves.len();
         let leaf = &mut self.leaves[leaf_id];
-        let mut right = leaf.split();
+        let mut right = leaf.split(if appended { n - 1 } else { n / 2 });
         right.next = leaf.next;
         leaf.next = new_id;
         let mut sep = right.keys.keys[0].clone();
@@ -659,10 +660,12 @@ impl<E: RangeEntry> MemStore<E> {
         for &(inner_id, i) in path.iter().rev() {
             let inner = &mut self.inners[inner_id];
             inner.insert_child(i, sep, child, total);
-            if inner.len <= CAP {
+            let n = inner.len;
+            if n <= CAP {
                 return;
             }
-            let (up, right) = inner.split();
+            let appended = i + 2 == n;
+            let (up, right) = inner.split(if appended { n - 1 } else { n / 2 });
             (sep, total, child) = (up, right.total(), self.inners.len());
             self.inners.push(right);
         }
