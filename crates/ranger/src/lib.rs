@@ -36,6 +36,7 @@
 //! means a non-empty set whose hashes cancel out looks empty ([`Fingerprint::EMPTY`]). The
 //! fingerprint detects accidents, not adversaries; it is kept for compatibility.
 
+mod blocks;
 mod config;
 mod entry;
 mod fingerprint;

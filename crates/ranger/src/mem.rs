@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::ops::ControlFlow;
 
+use crate::blocks::Blocks;
 use crate::{Fingerprint, Interval, Range, RangeEntry, RangeKey, Store, Summary};
 
 /// The most keys a leaf holds, and the most children an inner node has, between changes. The
@@ -48,10 +49,11 @@ pub struct MemStore<E: RangeEntry> {
     root: usize,
     /// The number of levels of inner nodes. Every leaf is this deep.
     height: usize,
-    /// The entries, in no particular order (key order right after a compaction).
-    entries: Vec<E>,
+    /// The entries, in no particular order (key order right after a compaction), in blocks:
+    /// growing never copies them.
+    entries: Blocks<E>,
     /// `owns[i]` is the fingerprint of `entries[i]`.
-    owns: Vec<Fingerprint>,
+    owns: Blocks<Fingerprint>,
     /// The entry of each entry fingerprint.
     by_own: HashMap<Fingerprint, usize>,
     /// The number of entries at the last compaction.
@@ -401,8 +403,8 @@ impl<E: RangeEntry> Default for MemStore<E> {
             inners: Vec::new(),
             root: 0,
             height: 0,
-            entries: Vec::new(),
-            owns: Vec::new(),
+            entries: Blocks::default(),
+            owns: Blocks::default(),
             by_own: HashMap::new(),
             compacted_at: 0,
             memo: Vec::new(),
@@ -534,7 +536,7 @@ impl<E: RangeEntry> MemStore<E> {
             }
         }
         self.owns.swap_remove(slot);
-        let removed = self.entries.swap_remove(slot);
+        let removed = self.entries.swap_remove(slot)?;
         if self.len() < self.compacted_at / 2 {
             self.compact();
         }
@@ -584,23 +586,27 @@ impl<E: RangeEntry> MemStore<E> {
         self.inners.clear();
         // (node, its count and XOR, its first key) of the level being built.
         let mut level: Vec<(usize, (u64, Fingerprint), E::Key)> = Vec::new();
-        for (start, chunk) in (0..self.entries.len())
-            .step_by(FILL)
-            .zip(self.entries.chunks(FILL))
-        {
+        let len = self.entries.len();
+        for start in (0..len).step_by(FILL) {
+            let chunk = start..len.min(start + FILL);
             let mut leaf = Leaf::empty();
-            leaf.keys = Keys::new(chunk.iter().map(|e| e.key().clone()).collect());
+            leaf.keys = Keys::new(
+                chunk
+                    .clone()
+                    .map(|s| self.entries[s].key().clone())
+                    .collect(),
+            );
             let mut acc = Fingerprint::ZERO;
-            for (k, own) in self.owns[start..start + chunk.len()].iter().enumerate() {
-                acc ^= *own;
+            for (k, slot) in chunk.enumerate() {
+                acc ^= self.owns[slot];
                 leaf.xors[k] = acc;
-                leaf.slots[k] = start + k;
+                leaf.slots[k] = slot;
             }
             let id = self.leaves.len();
             if let Some(prev) = self.leaves.last_mut() {
                 prev.next = id;
             }
-            level.push((id, leaf.total(), chunk[0].key().clone()));
+            level.push((id, leaf.total(), leaf.keys.keys[0].clone()));
             self.leaves.push(leaf);
         }
         if self.leaves.is_empty() {
