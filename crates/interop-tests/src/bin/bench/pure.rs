@@ -153,8 +153,9 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
          every message encoded and decoded. docsync: `ranger::Session` with \
          `Config::bounded({BUDGET})` (split factor {}, leaf size {}, eager leaves {}, lone \
          differences {}) over `ranger::MemStore`, moving whole signed entries; each run starts from clones of \
-         one store built by inserts (a clone has its nodes laid out breadth-first, as a store \
-         has after `MemStore::compact`, which inserts run at every power-of-two size). negentropy {}: \
+         one store built by inserts (a clone is compacted: packed nodes and the entries in key order, \
+         as a store is after `MemStore::compact`, which inserts run whenever the store has \
+         doubled). negentropy {}: \
          `NegentropyStorageVector` of (timestamp, 32-byte entry hash) with a frame limit of \
          {BUDGET} bytes; it reconciles ids only (the entries would take one more exchange, \
          not counted), so its \"moved\" column counts ids found. Messages counts both \
