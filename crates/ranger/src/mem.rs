@@ -35,14 +35,17 @@ const COMPACT_FROM: usize = 1024;
 ///
 /// Queries are dominated by cache misses. A node holds its keys' aggregates in flat arrays, and
 /// for a key type with [`RangeKey::order_bytes`] a node also holds the bytes all its keys start
-/// with and, for each key, the next 16 bytes as an integer: a search compares integers in one
-/// contiguous array and reads a key itself only when two of these integers tie. The entries
+/// with and, for each key, the next 16 bytes as an integer and how many bytes follow the prefix:
+/// a search compares integers in one contiguous array and reads a key itself only where the
+/// integers tie and both keys run past those 16 bytes. The entries
 /// live in an array of their own, read only when an entry is returned; [`MemStore::compact`]
 /// rebuilds the tree from sorted order with that array sorted too.
 ///
 /// It is the reference the property tests check the algorithm with, and a store for tests and
 /// benchmarks. It does not do prefix deletion; a store that needs it wraps or replaces this one.
 pub struct MemStore<E: RangeEntry> {
+    /// Chained in key order from `leaves[0]`, the leftmost (a split adds its new leaf to the
+    /// right).
     leaves: Vec<Leaf<E::Key>>,
     inners: Vec<Inner<E::Key>>,
     /// An index into `inners` if `height > 0`, else into `leaves`.
@@ -419,20 +422,21 @@ impl<E: RangeEntry> fmt::Debug for MemStore<E> {
 }
 
 impl<E: RangeEntry> Clone for MemStore<E> {
-    /// The copy is compacted (see [`MemStore::compact`]).
+    /// The copy is compacted (see [`MemStore::compact`]): built from the entries in key order.
     fn clone(&self) -> Self {
-        let mut copy = MemStore {
-            leaves: self.leaves.clone(),
-            inners: self.inners.clone(),
-            root: self.root,
-            height: self.height,
-            entries: self.entries.clone(),
-            owns: self.owns.clone(),
-            by_own: self.by_own.clone(),
-            compacted_at: self.compacted_at,
-            memo: self.memo.clone(),
-        };
-        copy.compact();
+        let mut copy = MemStore::new();
+        // `place[slot]`: where the entry at `slot` goes in the copy.
+        let mut place = vec![NIL; self.entries.len()];
+        for slot in self.slots_in_order() {
+            place[slot] = copy.entries.len();
+            copy.entries.push(self.entries[slot].clone());
+            copy.owns.push(self.owns[slot]);
+        }
+        copy.by_own = self.by_own.clone();
+        for slot in copy.by_own.values_mut() {
+            *slot = place[*slot];
+        }
+        copy.build();
         copy
     }
 }
@@ -554,15 +558,8 @@ impl<E: RangeEntry> MemStore<E> {
         // Each entry's place in key order, then every entry moved there in place, one cycle
         // of the permutation at a time (no second copy of the entries).
         let mut place = vec![NIL; self.entries.len()];
-        let mut next = 0;
-        let mut leaf = 0;
-        while leaf != NIL {
-            let l = &self.leaves[leaf];
-            for &slot in &l.slots[..l.len()] {
-                place[slot] = next;
-                next += 1;
-            }
-            leaf = l.next;
+        for (new, slot) in self.slots_in_order().enumerate() {
+            place[slot] = new;
         }
         for slot in self.by_own.values_mut() {
             *slot = place[*slot];
@@ -576,6 +573,18 @@ impl<E: RangeEntry> MemStore<E> {
             }
         }
         self.build();
+    }
+
+    /// The slot of each entry, in key order.
+    fn slots_in_order(&self) -> impl Iterator<Item = usize> + '_ {
+        let mut leaf = 0;
+        std::iter::from_fn(move || {
+            let l = self.leaves.get(leaf)?;
+            leaf = l.next;
+            Some(&l.slots[..l.len()])
+        })
+        .flatten()
+        .copied()
     }
 
     /// Builds the tree over `entries`, which are in key order.
