@@ -114,7 +114,7 @@ fn check<E: RangeEntry>(
         }
     }
     // Half the cases go on with a copy (built anew from sorted order): it must answer the same.
-    if ops.len() % 2 == 0 {
+    if ops.len().is_multiple_of(2) {
         store = store.clone();
     }
     prop_assert_eq!(store.len(), model.len());
