@@ -48,13 +48,19 @@ impl RangeEntry for PlainEntry {
 
 /// Key `i` as a string, in one of several shapes (see the module docs).
 fn text_key(i: u16) -> Key {
-    Key(match i % 5 {
+    Key(match i % 6 {
         0 => format!("{}", i % 70),
         1 => format!("{}~~~~~~~~~{i:05}", char::from(b'a' + (i % 3) as u8)),
         2 => format!("shared/and/rather/long/prefix/{i:05}"),
         3 => format!(
             "shared/and/rather/long/prefix/{i:05}/{}",
             "x".repeat(usize::from(i % 4))
+        ),
+        // A common prefix longer than a node keeps (it is cut), then ties past the window.
+        4 => format!(
+            "{}{}{i:05}",
+            "p".repeat(120),
+            "q".repeat(usize::from(i % 3) * 9)
         ),
         _ => format!("{i:05}\0z"),
     })
