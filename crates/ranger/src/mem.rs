@@ -213,7 +213,7 @@ impl<K: RangeKey> Keys<K> {
         let hints = &self.hints[..n];
         let lo = hints.iter().filter(|&&h| h < qh).count();
         let hi = hints.iter().filter(|&&h| h <= qh).count();
-        let counted = |i: usize| {
+        let counted = |&i: &usize| {
             let order = if usize::from(self.lens[i].min(ql)) <= WINDOW {
                 self.lens[i].cmp(&ql)
             } else {
@@ -221,17 +221,7 @@ impl<K: RangeKey> Keys<K> {
             };
             order.is_lt() || (inclusive && order.is_eq())
         };
-        // Binary search of the ties (there are few, unless many keys agree on the window).
-        let (mut lo, mut hi) = (lo, hi);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if counted(mid) {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        lo + (lo..hi).take_while(counted).count()
     }
 
     fn insert(&mut self, at: usize, key: K) {
@@ -335,11 +325,29 @@ impl<K: RangeKey> Leaf<K> {
 }
 
 impl<K: RangeKey> Inner<K> {
-    fn total(&self) -> (u64, Fingerprint) {
-        match self.len.checked_sub(1) {
-            Some(last) => (self.counts[last], self.xors[last]),
-            None => (0, Fingerprint::ZERO),
+    /// A node over `children`, each with its count and XOR, separated by `seps`.
+    fn new(seps: Keys<K>, children: impl IntoIterator<Item = (usize, (u64, Fingerprint))>) -> Self {
+        let mut inner = Inner {
+            seps,
+            children: [0; CAP + 1],
+            counts: [0; CAP + 1],
+            xors: [Fingerprint::ZERO; CAP + 1],
+            len: 0,
+        };
+        let (mut count, mut xor) = (0, Fingerprint::ZERO);
+        for (k, (child, (c, x))) in children.into_iter().enumerate() {
+            count += c;
+            xor ^= x;
+            inner.children[k] = child;
+            inner.counts[k] = count;
+            inner.xors[k] = xor;
+            inner.len = k + 1;
         }
+        inner
+    }
+
+    fn total(&self) -> (u64, Fingerprint) {
+        self.below(self.len)
     }
 
     /// What lies in children `0..i`.
@@ -373,27 +381,20 @@ impl<K: RangeKey> Inner<K> {
         self.len += 1;
     }
 
-    /// Moves the upper half of the children into a new node; returns it with the key from
-    /// which on it holds the keys.
+    /// Moves the children from `at` on into a new node; returns it with the key from which on
+    /// it holds the keys.
     fn split(&mut self, at: usize) -> (K, Inner<K>) {
-        let n = self.len;
         // Children `0..at` keep separators `0..at - 1`; separator `at - 1`, between the
         // halves, goes up to the parent (`at >= 1`: a node splits with `CAP + 1` children).
         let right_seps = self.seps.split_off(at);
         let up = self.seps.remove(at - 1);
-        let (base_count, base_xor) = self.below(at);
-        let mut right = Inner {
-            seps: right_seps,
-            children: [0; CAP + 1],
-            counts: [0; CAP + 1],
-            xors: [Fingerprint::ZERO; CAP + 1],
-            len: n - at,
-        };
-        right.children[..n - at].copy_from_slice(&self.children[at..n]);
-        for k in 0..n - at {
-            right.counts[k] = self.counts[at + k] - base_count;
-            right.xors[k] = self.xors[at + k] ^ base_xor;
-        }
+        let right = Inner::new(
+            right_seps,
+            (at..self.len).map(|i| {
+                let ((c0, x0), (c1, x1)) = (self.below(i), self.below(i + 1));
+                (self.children[i], (c1 - c0, x1 ^ x0))
+            }),
+        );
         self.len = at;
         (up, right)
     }
@@ -459,19 +460,17 @@ impl<E: RangeEntry> MemStore<E> {
 
     /// The entry with this key.
     pub fn get(&self, key: &E::Key) -> Option<&E> {
-        let leaf = &self.leaves[self.descend(key, None)];
-        let at = leaf.keys.position(key, false);
-        (leaf.keys.keys.get(at) == Some(key)).then(|| &self.entries[leaf.slots[at]])
+        let (leaf, at, found) = self.locate(key, None);
+        found.then(|| &self.entries[self.leaves[leaf].slots[at]])
     }
 
     /// Inserts `entry` with last-write-wins: returns `true` if the key was new or its value was
     /// strictly smaller than `entry`'s (and is now replaced), `false` if the store is unchanged.
     pub fn insert(&mut self, entry: E) -> bool {
         let mut path = Vec::with_capacity(self.height);
-        let leaf_id = self.descend(entry.key(), Some(&mut path));
+        let (leaf_id, at, found) = self.locate(entry.key(), Some(&mut path));
         let leaf = &mut self.leaves[leaf_id];
-        let at = leaf.keys.position(entry.key(), false);
-        if leaf.keys.keys.get(at) == Some(entry.key()) {
+        if found {
             let slot = leaf.slots[at];
             if entry.value() <= self.entries[slot].value() {
                 return false;
@@ -482,9 +481,7 @@ impl<E: RangeEntry> MemStore<E> {
             for &(inner, i) in &path {
                 self.inners[inner].change(i, 0, old ^ own);
             }
-            if self.by_own.get(&old) == Some(&slot) {
-                self.by_own.remove(&old);
-            }
+            self.unindex(old, slot);
             self.by_own.insert(own, slot);
             self.owns[slot] = own;
             self.entries[slot] = entry;
@@ -509,30 +506,23 @@ impl<E: RangeEntry> MemStore<E> {
     /// Removes the entry with this key and returns it.
     pub fn remove(&mut self, key: &E::Key) -> Option<E> {
         let mut path = Vec::with_capacity(self.height);
-        let leaf_id = self.descend(key, Some(&mut path));
-        let leaf = &mut self.leaves[leaf_id];
-        let at = leaf.keys.position(key, false);
-        if leaf.keys.keys.get(at) != Some(key) {
+        let (leaf_id, at, found) = self.locate(key, Some(&mut path));
+        if !found {
             return None;
         }
         self.memo.clear();
         // A leaf may be left underfull, even empty: queries stay O(height), and compaction
         // packs the nodes again once the store has halved.
-        let (slot, own) = leaf.remove(at);
+        let (slot, own) = self.leaves[leaf_id].remove(at);
         for &(inner, i) in &path {
             self.inners[inner].change(i, -1, own);
         }
-        if self.by_own.get(&own) == Some(&slot) {
-            self.by_own.remove(&own);
-        }
+        self.unindex(own, slot);
         let last = self.entries.len() - 1;
         if slot != last {
             // The last entry moves into the freed slot; repoint its key and fingerprint.
-            let moved_key = self.entries[last].key().clone();
-            let moved_id = self.descend(&moved_key, None);
-            let moved_leaf = &mut self.leaves[moved_id];
-            let pos = moved_leaf.keys.position(&moved_key, false);
-            moved_leaf.slots[pos] = slot;
+            let (moved_leaf, pos, _) = self.locate(self.entries[last].key(), None);
+            self.leaves[moved_leaf].slots[pos] = slot;
             if let Some(s) = self.by_own.get_mut(&self.owns[last])
                 && *s == last
             {
@@ -626,23 +616,12 @@ impl<E: RangeEntry> MemStore<E> {
         while level.len() > 1 {
             let mut up = Vec::with_capacity(level.len().div_ceil(FILL));
             for group in level.chunks(FILL) {
-                let mut inner = Inner {
-                    seps: Keys::new(group[1..].iter().map(|(_, _, k)| k.clone()).collect()),
-                    children: [0; CAP + 1],
-                    counts: [0; CAP + 1],
-                    xors: [Fingerprint::ZERO; CAP + 1],
-                    len: group.len(),
-                };
-                let (mut count, mut xor) = (0, Fingerprint::ZERO);
-                for (k, (child, (c, x), _)) in group.iter().enumerate() {
-                    count += c;
-                    xor ^= *x;
-                    inner.children[k] = *child;
-                    inner.counts[k] = count;
-                    inner.xors[k] = xor;
-                }
+                let inner = Inner::new(
+                    Keys::new(group[1..].iter().map(|(_, _, k)| k.clone()).collect()),
+                    group.iter().map(|(child, total, _)| (*child, *total)),
+                );
                 let id = self.inners.len();
-                up.push((id, (count, xor), group[0].2.clone()));
+                up.push((id, inner.total(), group[0].2.clone()));
                 self.inners.push(inner);
             }
             level = up;
@@ -685,24 +664,10 @@ impl<E: RangeEntry> MemStore<E> {
             self.inners.push(right);
         }
         // The root split: a new root above the two halves.
-        let old = if self.height == 0 {
-            self.leaves[self.root].total()
-        } else {
-            self.inners[self.root].total()
-        };
-        let mut root = Inner {
-            seps: Keys::new(vec![sep]),
-            children: [0; CAP + 1],
-            counts: [0; CAP + 1],
-            xors: [Fingerprint::ZERO; CAP + 1],
-            len: 2,
-        };
-        root.children[0] = self.root;
-        root.children[1] = child;
-        root.counts[0] = old.0;
-        root.xors[0] = old.1;
-        root.counts[1] = old.0 + total.0;
-        root.xors[1] = old.1 ^ total.1;
+        let root = Inner::new(
+            Keys::new(vec![sep]),
+            [(self.root, self.total()), (child, total)],
+        );
         self.root = self.inners.len();
         self.inners.push(root);
         self.height += 1;
@@ -714,6 +679,23 @@ impl<E: RangeEntry> MemStore<E> {
             store: self,
             leaf: 0,
             at: 0,
+        }
+    }
+
+    /// Where `key` is or would be: its leaf, its position there and whether it is there; with
+    /// `path`, records the inner nodes on the way and the child taken in each.
+    fn locate(&self, key: &E::Key, path: Option<&mut Vec<(usize, usize)>>) -> (usize, usize, bool) {
+        let leaf = self.descend(key, path);
+        let keys = &self.leaves[leaf].keys;
+        let at = keys.position(key, false);
+        (leaf, at, keys.keys.get(at) == Some(key))
+    }
+
+    /// Forgets that `own` is the fingerprint of the entry at `slot`, unless another entry has
+    /// taken its place in the index.
+    fn unindex(&mut self, own: Fingerprint, slot: usize) {
+        if self.by_own.get(&own) == Some(&slot) {
+            self.by_own.remove(&own);
         }
     }
 
@@ -928,8 +910,8 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
         let (mut leaf, mut at) = match interval.start() {
             None => (0, 0),
             Some(start) => {
-                let leaf = self.descend(start, None);
-                (leaf, self.leaves[leaf].keys.position(start, false))
+                let (leaf, at, _) = self.locate(start, None);
+                (leaf, at)
             }
         };
         while leaf != NIL {
