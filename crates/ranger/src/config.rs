@@ -16,6 +16,7 @@ pub struct Config {
     max_message_bytes: Option<usize>,
     eager_leaves: bool,
     lone_differences: bool,
+    echoes: bool,
 }
 
 /// Why [`Config::custom`] refused its arguments.
@@ -85,6 +86,7 @@ impl Config {
             max_message_bytes: None,
             eager_leaves: true,
             lone_differences: false,
+            echoes: false,
         }
     }
 
@@ -100,7 +102,8 @@ impl Config {
         )?
         .with_eager_leaves(Self::DEFAULT_EAGER_LEAVES)
         .with_dense_leaf_size(Self::DEFAULT_DENSE_LEAF_SIZE)
-        .with_lone_differences(true))
+        .with_lone_differences(true)
+        .with_echoes(true))
     }
 
     /// Every knob:
@@ -136,6 +139,7 @@ impl Config {
             max_message_bytes,
             eager_leaves: true,
             lone_differences: false,
+            echoes: false,
         })
     }
 
@@ -211,6 +215,28 @@ impl Config {
     /// Whether lone differences are answered at once; see [`Config::with_lone_differences`].
     pub fn lone_differences(&self) -> bool {
         self.lone_differences
+    }
+
+    /// Echoes (off in [`Config::reference`] and [`Config::custom`], on in [`Config::bounded`]):
+    /// a differing range that is expected to hold a single difference, none of it ours alone (the
+    /// peer's fingerprint XOR ours is not the fingerprint of one of our entries there), goes
+    /// back as our fingerprint of the whole range instead of being split. The peer then finds
+    /// its lone entry at once (see [`Config::with_lone_differences`]): one part instead of
+    /// `split_factor` parts and the peer's answer to them. Where the guess is wrong the peer
+    /// splits the range one round trip later, so echoes are only sent in replies that would
+    /// not fit the budget otherwise (where bytes decide the number of rounds), for ranges
+    /// where the message's differing parts per entry covered predict at most half a
+    /// difference. A range we sent in our last message is never echoed (the peer's fingerprint
+    /// for it may be an echo), so every echo is answered by an entry or a split. Harmless with a
+    /// peer that does not echo: iroh-docs splits an echoed range like any other.
+    pub fn with_echoes(mut self, echoes: bool) -> Self {
+        self.echoes = echoes;
+        self
+    }
+
+    /// Whether differing ranges may be echoed; see [`Config::with_echoes`].
+    pub fn echoes(&self) -> bool {
+        self.echoes
     }
 
     /// Into how many parts a range whose fingerprints differ is split.

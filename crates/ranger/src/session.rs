@@ -1,6 +1,7 @@
 //! One side of a reconciliation: turns each incoming message into the reply.
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
@@ -129,13 +130,17 @@ pub enum ProcessError<S> {
 ///
 /// Sans-IO: the caller moves messages between peers, ends the session when a step returns
 /// `None` (or the peer does), and supplies the store and the hooks for every step. The session
-/// holds only the configuration and the counters; everything that is left to do travels in the
-/// messages themselves, so a peer that stops on `None` (as iroh-docs does) never leaves work
-/// behind on our side.
+/// holds only the configuration, the counters and the fingerprints its last message carried
+/// (so that it never echoes an echo, see [`Config::with_echoes`]); everything that is left to do
+/// travels in the messages themselves, so a peer that stops on `None` (as iroh-docs does) never
+/// leaves work behind on our side.
 #[derive(Debug, Clone)]
 pub struct Session {
     config: Config,
     outcome: SessionOutcome,
+    /// Our fingerprints in the fingerprint parts of the last message we sent: a range that
+    /// comes back with one of them is a range we sent, echoed or not, and is never echoed.
+    sent: HashSet<Fingerprint>,
 }
 
 impl Session {
@@ -144,6 +149,7 @@ impl Session {
         Session {
             config,
             outcome: SessionOutcome::default(),
+            sent: HashSet::new(),
         }
     }
 
@@ -275,6 +281,7 @@ impl Session {
         let mut eager = self.config.eager_leaves();
         let mut leaf = self.config.leaf_size() as u64;
         let mut differing = 0usize;
+        let mut covered = 0u64;
         if !eager {
             let ranges: Vec<&Range<E::Key>> = parts
                 .iter()
@@ -292,6 +299,7 @@ impl Session {
                 summaries.push(match part {
                     MessagePart::RangeFingerprint(fp) => {
                         let ours = ours.next();
+                        covered += ours.map_or(0, |o| o.count);
                         if ours.is_some_and(|o| o.fingerprint != fp.fingerprint) {
                             differing += 1;
                         }
@@ -340,6 +348,14 @@ impl Session {
             store,
             hooks,
             outcome: &mut self.outcome,
+            sent: &self.sent,
+            // Echoes only where the reply is short of room: they save bytes at the price of a
+            // round trip where they miss, which only pays where bytes decide the rounds.
+            echo: self.config.echoes() && budget.is_some() && wanted > full_budget,
+            density: Density {
+                differing: differing as u64,
+                covered,
+            },
             out: Vec::new(),
             size: crate::message::MESSAGE_OVERHEAD,
             pending: None,
@@ -386,6 +402,14 @@ impl Session {
     }
 
     fn record_sent<E: RangeEntry, M>(&mut self, message: &Message<E, M>) {
+        self.sent.clear();
+        if self.config.echoes() {
+            for part in &message.parts {
+                if let MessagePart::RangeFingerprint(fp) = part {
+                    self.sent.insert(fp.fingerprint);
+                }
+            }
+        }
         let len = message.encoded_len();
         self.outcome.messages_sent += 1;
         self.outcome.bytes_sent += len as u64;
@@ -446,6 +470,24 @@ const DENSE_DENOMINATOR: usize = 4;
 /// it has at least this many: a message of a few parts that all differ says little (late rounds
 /// of scattered differences look like that).
 const VERY_DENSE_MIN_PARTS: usize = 64;
+
+/// How many differences the peer's fingerprint parts of one message hold per entry of ours,
+/// at least: each differing part holds one or more, and they lie in the entries the parts cover.
+#[derive(Clone, Copy)]
+struct Density {
+    /// Fingerprint parts that differ from ours.
+    differing: u64,
+    /// Our entries in all the fingerprint parts.
+    covered: u64,
+}
+
+impl Density {
+    /// Whether a range of `count` of our entries is expected to hold at most half a
+    /// difference: `count * differing / covered <= 1/2`.
+    fn sparse(self, count: u64) -> bool {
+        u128::from(count) * u128::from(self.differing) * 2 <= u128::from(self.covered)
+    }
+}
 
 /// At most `1 / CARRIER_SHARE` of a message's budget is kept for carriers.
 const CARRIER_SHARE: usize = 4;
@@ -527,6 +569,12 @@ struct Step<'a, E: RangeEntry, M, S, H: Hooks<E, M>> {
     store: &'a mut S,
     hooks: &'a mut H,
     outcome: &'a mut SessionOutcome,
+    /// [`Session::sent`].
+    sent: &'a HashSet<Fingerprint>,
+    /// Whether differing ranges may be echoed (see [`Step::echo_back`]).
+    echo: bool,
+    /// The incoming message's [`Density`].
+    density: Density,
     out: Vec<MessagePart<E, M>>,
     /// Estimated size of `out` as a message.
     size: usize,
@@ -622,6 +670,15 @@ where
         {
             return Ok(());
         }
+        if self.echo
+            && ours.count > self.leaf
+            && theirs != Fingerprint::EMPTY
+            && self.density.sparse(ours.count)
+            && !self.sent.contains(&ours.fingerprint)
+            && self.echo_back(&range, ours, ctx)
+        {
+            return Ok(());
+        }
         if ours.count <= self.leaf || theirs == Fingerprint::EMPTY {
             if !self.eager
                 && ours.count > 0
@@ -636,6 +693,22 @@ where
         } else {
             self.split(range, ours, ctx)
         }
+    }
+
+    /// Answers a differing range, where we hold none of the difference alone, with our own
+    /// fingerprint of it instead of splitting it (see [`Config::with_echoes`]): if the peer
+    /// holds it alone, the peer sends it at once. Returns `false`, having sent nothing, where the
+    /// part does not fit.
+    fn echo_back(&mut self, range: &Range<E::Key>, ours: Summary, ctx: Ctx) -> bool {
+        let size = fingerprint_part_len(&range.x, &range.y);
+        if !self.fits(size + ctx.after_part) {
+            return false;
+        }
+        self.push(MessagePart::RangeFingerprint(RangeFingerprint {
+            range: range.clone(),
+            fingerprint: ours.fingerprint,
+        }));
+        true
     }
 
     /// Sends our entry whose fingerprint is `difference` (the XOR of the entries in which the

@@ -42,12 +42,13 @@ fn config() -> impl Strategy<Value = Config> {
     ];
     prop_oneof![
         2 => Just(Config::reference()),
-        1 => (2usize..7, 1usize..5, budget, any::<bool>(), any::<bool>()).prop_map(
-            |(k, leaf, b, eager, lone)| {
+        1 => (2usize..7, 1usize..5, budget, any::<bool>(), any::<bool>(), any::<bool>()).prop_map(
+            |(k, leaf, b, eager, lone, echoes)| {
                 Config::custom(k, leaf, b)
                     .unwrap()
                     .with_eager_leaves(eager)
                     .with_lone_differences(lone)
+                    .with_echoes(echoes)
             }
         ),
         1 => (160usize..4096).prop_map(|b| Config::bounded(b).unwrap()),

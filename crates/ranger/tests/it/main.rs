@@ -6,6 +6,7 @@
 
 mod budget;
 mod convergence;
+mod echo;
 mod hooks;
 mod hostile;
 mod lone;
