@@ -19,8 +19,6 @@
 //!                   0x01 | id(32)              (read)
 //! ```
 
-use bytes::Bytes;
-
 use crate::capability::Capability;
 use crate::entry::{
     ContentHash, DEFAULT_MAX_KEY_LEN, Entry, EntrySignature, ID_PREFIX_LEN, Record,
@@ -226,7 +224,7 @@ impl Decode for RecordIdentifier {
         if key_len > max {
             return Err(DecodeError::KeyTooLong { len: key_len, max });
         }
-        RecordIdentifier::from_bytes(Bytes::copy_from_slice(bytes))
+        RecordIdentifier::copy_from_slice(bytes)
     }
 }
 

@@ -82,17 +82,58 @@ impl fmt::Debug for ContentHash {
 ///
 /// Invariant: at least 64 bytes. Every constructor checks it, so the accessors cannot panic
 /// (the reference panics on a short identifier from a peer; see protocol notes W7).
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct RecordIdentifier(Bytes);
+///
+/// Identifiers of up to [`RecordIdentifier::INLINE`] bytes (keys of up to 62 bytes) are held
+/// inline: making, cloning, comparing and dropping one touches no other memory (no allocation,
+/// no shared count). Reconciliation clones and compares identifiers more than anything else.
+/// Longer ones share their bytes.
+#[derive(Clone)]
+pub struct RecordIdentifier(Repr);
+
+#[derive(Clone)]
+enum Repr {
+    /// The first `len` bytes of `bytes`.
+    Inline {
+        len: u8,
+        bytes: [u8; RecordIdentifier::INLINE],
+    },
+    /// Longer than [`RecordIdentifier::INLINE`] bytes.
+    Shared(Bytes),
+}
 
 impl RecordIdentifier {
+    /// The longest identifier held inline: 64 bytes of namespace and author and a key of up to
+    /// 62 bytes, which makes an identifier 128 bytes in size.
+    pub const INLINE: usize = 126;
+
+    /// The identifier made of these bytes, failing if they are shorter than 64 bytes.
+    pub fn copy_from_slice(bytes: &[u8]) -> Result<Self, DecodeError> {
+        if bytes.len() < ID_PREFIX_LEN {
+            return Err(DecodeError::ShortIdentifier(bytes.len()));
+        }
+        Ok(
+            Self::inline(bytes)
+                .unwrap_or_else(|| Self(Repr::Shared(Bytes::copy_from_slice(bytes)))),
+        )
+    }
+
+    /// `bytes` inline, if they fit; the caller checks the length invariant.
+    fn inline(bytes: &[u8]) -> Option<Self> {
+        let len = u8::try_from(bytes.len())
+            .ok()
+            .filter(|&len| usize::from(len) <= Self::INLINE)?;
+        let mut buf = [0u8; Self::INLINE];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(Self(Repr::Inline { len, bytes: buf }))
+    }
+
     /// The smallest identifier greater than this one: it followed by a zero byte (the same
     /// namespace and author, the key extended by `0x00`), whatever the key's length.
     pub(crate) fn zero_extended(&self) -> Self {
-        let mut bytes = self.0.to_vec();
+        let mut bytes = self.as_bytes().to_vec();
         bytes.push(0);
         // At least as long as `self`, so at least the 64 bytes an identifier needs.
-        RecordIdentifier::from_bytes(bytes.into()).unwrap_or_else(|_| self.clone())
+        RecordIdentifier::copy_from_slice(&bytes).unwrap_or_else(|_| self.clone())
     }
 
     /// The identifier of `key` written by `author` in `namespace`.
@@ -102,7 +143,7 @@ impl RecordIdentifier {
         buf.extend_from_slice(namespace.as_bytes());
         buf.extend_from_slice(author.as_bytes());
         buf.extend_from_slice(key);
-        Self(buf.into())
+        Self::inline(&buf).unwrap_or_else(|| Self(Repr::Shared(buf.into())))
     }
 
     /// The identifier made of these bytes, failing if they are shorter than 64 bytes.
@@ -110,13 +151,14 @@ impl RecordIdentifier {
         if bytes.len() < ID_PREFIX_LEN {
             return Err(DecodeError::ShortIdentifier(bytes.len()));
         }
-        Ok(Self(bytes))
+        Ok(Self::inline(&bytes).unwrap_or(Self(Repr::Shared(bytes))))
     }
 
     /// The smallest identifier: 64 zero bytes and an empty key. The reference uses it as the
     /// range bound of the first message from an empty replica.
     pub fn zero() -> Self {
-        Self(Bytes::from_static(&[0u8; ID_PREFIX_LEN]))
+        Self::inline(&[0u8; ID_PREFIX_LEN])
+            .unwrap_or_else(|| Self(Repr::Shared(Bytes::from_static(&[0u8; ID_PREFIX_LEN]))))
     }
 
     /// The smallest identifier of `namespace`: its id, 32 zero bytes and an empty key.
@@ -126,12 +168,18 @@ impl RecordIdentifier {
 
     /// The flat bytes.
     pub fn as_bytes(&self) -> &[u8] {
-        &self.0
+        match &self.0 {
+            Repr::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Repr::Shared(bytes) => bytes,
+        }
     }
 
-    /// The flat bytes, shared.
+    /// The flat bytes, shared (a copy for an identifier held inline).
     pub fn to_bytes(&self) -> Bytes {
-        self.0.clone()
+        match &self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.as_bytes()),
+            Repr::Shared(bytes) => bytes.clone(),
+        }
     }
 
     /// The namespace.
@@ -146,20 +194,49 @@ impl RecordIdentifier {
 
     /// The key.
     pub fn key(&self) -> &[u8] {
-        self.0.get(ID_PREFIX_LEN..).unwrap_or_default()
+        self.as_bytes().get(ID_PREFIX_LEN..).unwrap_or_default()
     }
 
-    /// The key, shared.
+    /// The key, shared (a copy for an identifier held inline).
     pub fn key_bytes(&self) -> Bytes {
-        self.0.slice(ID_PREFIX_LEN.min(self.0.len())..)
+        match &self.0 {
+            Repr::Inline { .. } => Bytes::copy_from_slice(self.key()),
+            Repr::Shared(bytes) => bytes.slice(ID_PREFIX_LEN.min(bytes.len())..),
+        }
     }
 
     fn fixed(&self, at: usize) -> [u8; KEY_LEN] {
         let mut out = [0u8; KEY_LEN];
-        if let Some(src) = self.0.get(at..at + KEY_LEN) {
+        if let Some(src) = self.as_bytes().get(at..at + KEY_LEN) {
             out.copy_from_slice(src);
         }
         out
+    }
+}
+
+impl PartialEq for RecordIdentifier {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_bytes() == other.as_bytes()
+    }
+}
+
+impl Eq for RecordIdentifier {}
+
+impl PartialOrd for RecordIdentifier {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for RecordIdentifier {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
+
+impl std::hash::Hash for RecordIdentifier {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_bytes().hash(state);
     }
 }
 
@@ -177,7 +254,8 @@ impl fmt::Debug for RecordIdentifier {
 
 impl RangeKey for RecordIdentifier {
     fn encoded_len(&self) -> usize {
-        crate::encoding::varint_len(self.0.len() as u64) + self.0.len()
+        let len = self.as_bytes().len();
+        crate::encoding::varint_len(len as u64) + len
     }
 
     /// The identifier followed by a zero byte: same namespace and author, the key extended by

@@ -395,7 +395,7 @@ pub(crate) fn decode_record(value: &[u8; RECORD_VALUE_LEN]) -> Record {
 
 /// The identifier stored as the [`RECORDS`] key `id`.
 pub(crate) fn decode_id(id: &[u8]) -> Result<RecordIdentifier, StoreError> {
-    RecordIdentifier::from_bytes(bytes::Bytes::copy_from_slice(id))
+    RecordIdentifier::copy_from_slice(id)
         .map_err(|e| StoreError::Corrupt(format!("record key: {e}")))
 }
 

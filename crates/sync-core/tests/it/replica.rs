@@ -184,4 +184,47 @@ proptest! {
         prop_assert_eq!(x.cmp(&y), x.order_bytes().cmp(&y.order_bytes()));
         prop_assert!(x.order_bytes().is_some());
     }
+
+    /// Identifiers held inline (up to `RecordIdentifier::INLINE` bytes) and shared (longer)
+    /// behave as their flat bytes: equality, order, hash, the accessors and the round trips
+    /// through `from_bytes`, `copy_from_slice`, `to_bytes` and the wire encoding.
+    #[test]
+    fn identifiers_behave_as_their_bytes_across_the_inline_limit(
+        a in (0u8..2, proptest::collection::vec(0u8..2, 58..68)),
+        b in (0u8..2, proptest::collection::vec(0u8..2, 58..68)),
+    ) {
+        use std::hash::{BuildHasher, RandomState};
+        use sync_core::RecordIdentifier;
+        use sync_core::encoding::{Decode, Encode, Reader, DecodeLimits};
+        let flat = |(w, key): &(u8, Vec<u8>)| {
+            let mut v = namespace(1).id().as_bytes().to_vec();
+            v.extend_from_slice(author(*w).id().as_bytes());
+            v.extend_from_slice(key);
+            v
+        };
+        let (fa, fb) = (flat(&a), flat(&b));
+        let x = RecordIdentifier::new(namespace(1).id(), author(a.0).id(), &a.1);
+        let y = RecordIdentifier::from_bytes(fb.clone().into()).unwrap();
+        prop_assert_eq!(x.as_bytes(), &fa[..]);
+        prop_assert_eq!(y.as_bytes(), &fb[..]);
+        prop_assert_eq!(x.cmp(&y), fa.cmp(&fb));
+        prop_assert_eq!(x == y, fa == fb);
+        let hasher = RandomState::new();
+        if fa == fb {
+            prop_assert_eq!(hasher.hash_one(&x), hasher.hash_one(&y));
+        }
+        prop_assert_eq!(x.key(), &a.1[..]);
+        prop_assert_eq!(&x.key_bytes()[..], &a.1[..]);
+        prop_assert_eq!(&x.to_bytes()[..], &fa[..]);
+        prop_assert_eq!(x.author(), author(a.0).id());
+        prop_assert_eq!(x.namespace(), namespace(1).id());
+        let z = RecordIdentifier::copy_from_slice(&fa).unwrap();
+        prop_assert_eq!(&z, &x);
+        let mut wire = Vec::new();
+        x.encode(&mut wire);
+        prop_assert_eq!(wire.len(), ranger::RangeKey::encoded_len(&x));
+        let mut reader = Reader::new(&wire, DecodeLimits::default());
+        prop_assert_eq!(RecordIdentifier::decode(&mut reader).unwrap(), x.clone());
+        prop_assert!(RecordIdentifier::copy_from_slice(&fa[..63]).is_err());
+    }
 }
