@@ -58,7 +58,7 @@ pub struct MemStore<E: RangeEntry> {
     /// `owns[i]` is the fingerprint of `entries[i]`.
     owns: Blocks<Fingerprint>,
     /// The entry of each entry fingerprint.
-    by_own: HashMap<Fingerprint, usize>,
+    by_own: HashMap<u64, usize>,
     /// The number of entries at the last compaction.
     compacted_at: usize,
     /// The bounds of the last [`Store::range_summaries`] call with what lies below each,
@@ -129,6 +129,16 @@ struct Inner<K> {
     xors: [Fingerprint; CAP + 1],
     /// The number of children.
     len: usize,
+}
+
+/// The key of an entry fingerprint in `MemStore::by_own`: its first 8 bytes (fingerprints are
+/// hashes). Two entries whose fingerprints share them keep one index slot between them, and the
+/// other is not found by its fingerprint, which only costs the lone-difference shortcut; every
+/// hit is checked against the full fingerprint.
+fn tag(fingerprint: &Fingerprint) -> u64 {
+    let mut head = [0u8; 8];
+    head.copy_from_slice(&fingerprint.as_bytes()[..8]);
+    u64::from_le_bytes(head)
 }
 
 /// How many bytes of a key after its node's prefix a hint holds.
@@ -482,7 +492,7 @@ impl<E: RangeEntry> MemStore<E> {
                 self.inners[inner].change(i, 0, old ^ own);
             }
             self.unindex(old, slot);
-            self.by_own.insert(own, slot);
+            self.by_own.insert(tag(&own), slot);
             self.owns[slot] = own;
             self.entries[slot] = entry;
             return true;
@@ -490,7 +500,7 @@ impl<E: RangeEntry> MemStore<E> {
         self.memo.clear();
         let (slot, own) = (self.entries.len(), entry.fingerprint());
         leaf.insert(at, entry.key().clone(), own, slot);
-        self.by_own.insert(own, slot);
+        self.by_own.insert(tag(&own), slot);
         self.owns.push(own);
         self.entries.push(entry);
         for &(inner, i) in &path {
@@ -523,7 +533,7 @@ impl<E: RangeEntry> MemStore<E> {
             // The last entry moves into the freed slot; repoint its key and fingerprint.
             let (moved_leaf, pos, _) = self.locate(self.entries[last].key(), None);
             self.leaves[moved_leaf].slots[pos] = slot;
-            if let Some(s) = self.by_own.get_mut(&self.owns[last])
+            if let Some(s) = self.by_own.get_mut(&tag(&self.owns[last]))
                 && *s == last
             {
                 *s = slot;
@@ -694,8 +704,8 @@ impl<E: RangeEntry> MemStore<E> {
     /// Forgets that `own` is the fingerprint of the entry at `slot`, unless another entry has
     /// taken its place in the index.
     fn unindex(&mut self, own: Fingerprint, slot: usize) {
-        if self.by_own.get(&own) == Some(&slot) {
-            self.by_own.remove(&own);
+        if self.by_own.get(&tag(&own)) == Some(&slot) {
+            self.by_own.remove(&tag(&own));
         }
     }
 
@@ -936,7 +946,7 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
     fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Infallible> {
         Ok(self
             .by_own
-            .get(fingerprint)
+            .get(&tag(fingerprint))
             .filter(|&&slot| self.owns.get(slot) == Some(fingerprint))
             .and_then(|&slot| self.entries.get(slot))
             .cloned())

@@ -200,3 +200,70 @@ fn wrap_range_iterates_upper_part_first() {
     assert_eq!(store.range_key_at(&all, 3).unwrap(), Some(Key("c".into())));
     assert_eq!(store.range_count(&all).unwrap(), 4);
 }
+
+/// An entry with a fingerprint of our choosing.
+#[derive(Debug, Clone, PartialEq)]
+struct Chosen {
+    key: Key,
+    fingerprint: Fingerprint,
+}
+
+impl RangeEntry for Chosen {
+    type Key = Key;
+    type Value = crate::support::Value;
+
+    fn key(&self) -> &Key {
+        &self.key
+    }
+
+    fn value(&self) -> &crate::support::Value {
+        &crate::support::Value(0)
+    }
+
+    fn fingerprint(&self) -> Fingerprint {
+        self.fingerprint
+    }
+
+    fn encoded_len(&self) -> usize {
+        1
+    }
+}
+
+/// The fingerprint index keys on part of a fingerprint: entries that share it can cost the
+/// lookup of one of them (never a wrong answer), and removing one leaves the other's answer
+/// right.
+#[test]
+fn fingerprints_that_share_their_first_bytes_never_give_a_wrong_entry() {
+    let chosen = |key: &str, last: u8| {
+        let mut fp = [0x5a; 32];
+        fp[31] = last;
+        Chosen {
+            key: Key(key.into()),
+            fingerprint: Fingerprint(fp),
+        }
+    };
+    let (a, b) = (chosen("a", 1), chosen("b", 2));
+    let mut store: MemStore<Chosen> = MemStore::new();
+    store.insert(a.clone());
+    store.insert(b.clone());
+    for e in [&a, &b] {
+        let found = store.entry_by_fingerprint(&e.fingerprint).unwrap();
+        assert!(
+            found.is_none() || found.as_ref() == Some(e),
+            "{found:?} for {e:?}"
+        );
+    }
+    assert_eq!(
+        store.entry_by_fingerprint(&b.fingerprint).unwrap().as_ref(),
+        Some(&b),
+        "the entry indexed last is found"
+    );
+    store.remove(&b.key);
+    assert_eq!(store.entry_by_fingerprint(&b.fingerprint).unwrap(), None);
+    let found = store.entry_by_fingerprint(&a.fingerprint).unwrap();
+    assert!(found.is_none() || found.as_ref() == Some(&a));
+    assert_eq!(
+        store.fingerprint(Interval::all()).unwrap(),
+        Fingerprint::EMPTY ^ a.fingerprint
+    );
+}
