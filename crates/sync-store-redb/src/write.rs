@@ -112,9 +112,10 @@ pub(crate) fn insert(
         Ancestry::Clear { parent } => parent,
     };
 
-    // The entries at keys that start with the key: the older ones go (the one at the key
-    // itself is older, else it would have blocked); the newer ones stay and get their parent
-    // links recomputed: the nearest surviving ancestor below the new key, else the new key.
+    // The entries at keys that start with the key: those not newer go (an equal record at a
+    // longer key too, as the new entry would block it arriving later; the one at the key itself
+    // is older, else it would have blocked); the newer ones stay and get their parent links
+    // recomputed: the nearest surviving ancestor below the new key, else the new key.
     let mut dominated = Vec::new();
     let mut old_here = None;
     let mut relinked = Vec::new();
@@ -128,7 +129,7 @@ pub(crate) fn insert(
         for item in range {
             let (k, v) = item.map_err(StoreError::backend)?;
             let (k, v) = (k.value(), v.value());
-            if decode_record(v) < new {
+            if decode_record(v) <= new {
                 let fp = record_fingerprint(k, v);
                 if k == x {
                     old_here = Some(fp);
@@ -201,7 +202,7 @@ fn unindex_fingerprint(t: &mut Tables<'_>, fp: &Fingerprint, id: &[u8]) -> Resul
 /// The latest entry of an author is the one with the greatest timestamp, the smallest key
 /// among equals. The new entry replaces the stored one if it is at least as late. If the stored
 /// one was removed, the new entry always replaces it (the removed entry's key starts with the
-/// new key and its record is older, so its timestamp is at most the new one's and its key is
+/// new key and its record is not newer, so its timestamp is at most the new one's and its key is
 /// not smaller), so no rescan is needed; the rescan below is a safety net, not a path taken.
 fn update_latest(
     t: &mut Tables<'_>,

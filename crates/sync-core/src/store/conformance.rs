@@ -35,6 +35,7 @@ pub fn cases<S: Store>() -> Vec<Case<S>> {
         ("insert_prefix_deletion", insert_prefix_deletion::<S>),
         ("insert_tombstones_block", insert_tombstones_block::<S>),
         ("insert_empty_key", insert_empty_key::<S>),
+        ("insert_prefix_wins_ties", insert_prefix_wins_ties::<S>),
         ("insert_prefix_bound", insert_prefix_bound::<S>),
         ("insert_scoped", insert_scoped::<S>),
         ("unknown_namespace", unknown_namespace::<S>),
@@ -293,6 +294,32 @@ fn insert_empty_key<S: Store>(store: &mut S) {
         InsertOutcome::Inserted { removed: 2 }
     );
     assert_eq!(stored(store, &ns, &a, b"x"), None);
+}
+
+/// An entry whose record equals that of an entry at a prefix of its key (two deletion markers
+/// of the same time) is refused after it and removed by it, so the entry at the shorter key wins
+/// in either order of arrival and peers that got them in different orders agree.
+fn insert_prefix_wins_ties<S: Store>(store: &mut S) {
+    let (ns, _) = setup(store);
+    // One author per pair: "" is a prefix of every key of its author.
+    for (a, short, long) in [
+        (author(1), &b"dir"[..], &b"dir/x"[..]),
+        (author(2), b"", b"a"),
+    ] {
+        let (s, l) = (
+            entry(&ns, &a, short, 36, true),
+            entry(&ns, &a, long, 36, true),
+        );
+        assert_eq!(s.record(), l.record());
+        // The longer key first: the shorter removes it.
+        assert_eq!(put(store, &l), InsertOutcome::Inserted { removed: 0 });
+        assert_eq!(put(store, &s), InsertOutcome::Inserted { removed: 1 });
+        assert_eq!(stored(store, &ns, &a, long), None);
+        // The shorter key first: the longer is refused.
+        assert_eq!(put(store, &l), InsertOutcome::NotInserted);
+        assert_eq!(stored(store, &ns, &a, long), None);
+        assert_eq!(stored(store, &ns, &a, short), Some(36));
+    }
 }
 
 fn insert_prefix_bound<S: Store>(store: &mut S) {

@@ -254,7 +254,9 @@ impl Store for MemStore {
                 return Ok(InsertOutcome::NotInserted);
             }
         }
-        // Every older entry at a key that starts with this key, this key included.
+        // Every entry not newer than this one at a key that starts with this key, this key
+        // included (an equal record at a longer key goes: the shorter key wins a tie, as it
+        // would have blocked the longer one arriving after it).
         let dominated: Vec<RecordIdentifier> = self
             .entries
             .range(entry.id().clone()..)
@@ -262,7 +264,7 @@ impl Store for MemStore {
             .take_while(|e| {
                 e.namespace() == namespace && e.author() == author && e.key().starts_with(key)
             })
-            .filter(|e| e.record() < entry.record())
+            .filter(|e| e.record() <= entry.record())
             .map(|e| e.id().clone())
             .collect();
         for id in &dominated {

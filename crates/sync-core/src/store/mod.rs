@@ -10,7 +10,9 @@
 //! Entries interact only with entries of the same namespace and author. A new entry `e` at key
 //! `k` is stored only if it is newer (by [`Record`](crate::Record) order) than every stored entry
 //! at `k` and at every prefix of `k`, including the empty key and including deletion markers.
-//! Storing it removes every stored entry whose key starts with `k` and that is older than `e`.
+//! Storing it removes every stored entry whose key starts with `k` and that is not newer than
+//! `e` (an equal record at a longer key included: the entry at the shorter key wins a tie in
+//! either order of arrival, so the result does not depend on it).
 //! iroh-docs deviates from this in three ways (W8, W9, W13 of the protocol notes); this rule is
 //! the one its own model store describes and the one that makes deletions stick.
 
@@ -77,7 +79,7 @@ pub enum ImportOutcome {
 /// What inserting an entry did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InsertOutcome {
-    /// The entry was stored and `removed` older entries it covers were deleted.
+    /// The entry was stored and `removed` entries it covers (none newer) were deleted.
     Inserted {
         /// The number of entries removed.
         removed: u64,
