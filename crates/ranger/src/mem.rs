@@ -704,8 +704,9 @@ impl<E: RangeEntry> MemStore<E> {
     /// Forgets that `own` is the fingerprint of the entry at `slot`, unless another entry has
     /// taken its place in the index.
     fn unindex(&mut self, own: Fingerprint, slot: usize) {
-        if self.by_own.get(&tag(&own)) == Some(&slot) {
-            self.by_own.remove(&tag(&own));
+        let tag = tag(&own);
+        if self.by_own.get(&tag) == Some(&slot) {
+            self.by_own.remove(&tag);
         }
     }
 

@@ -351,11 +351,12 @@ impl Session {
             sent: &self.sent,
             // Echoes only where the reply is short of room: they save bytes at the price of a
             // round trip where they miss, which only pays where bytes decide the rounds.
-            echo: self.config.echoes() && budget.is_some() && wanted > full_budget,
-            density: Density {
-                differing: differing as u64,
-                covered,
-            },
+            echoes: (self.config.echoes() && budget.is_some() && wanted > full_budget).then_some(
+                Density {
+                    differing: differing as u64,
+                    covered,
+                },
+            ),
             out: Vec::new(),
             size: crate::message::MESSAGE_OVERHEAD,
             pending: None,
@@ -571,10 +572,9 @@ struct Step<'a, E: RangeEntry, M, S, H: Hooks<E, M>> {
     outcome: &'a mut SessionOutcome,
     /// [`Session::sent`].
     sent: &'a HashSet<Fingerprint>,
-    /// Whether differing ranges may be echoed (see [`Step::echo_back`]).
-    echo: bool,
-    /// The incoming message's [`Density`].
-    density: Density,
+    /// The incoming message's [`Density`] where differing ranges may be echoed (see
+    /// [`Step::echo_back`]), `None` where they may not.
+    echoes: Option<Density>,
     out: Vec<MessagePart<E, M>>,
     /// Estimated size of `out` as a message.
     size: usize,
@@ -670,10 +670,9 @@ where
         {
             return Ok(());
         }
-        if self.echo
-            && ours.count > self.leaf
+        if ours.count > self.leaf
             && theirs != Fingerprint::EMPTY
-            && self.density.sparse(ours.count)
+            && self.echoes.is_some_and(|d| d.sparse(ours.count))
             && !self.sent.contains(&ours.fingerprint)
             && self.echo_back(&range, ours, ctx)
         {

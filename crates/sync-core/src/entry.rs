@@ -111,39 +111,37 @@ impl RecordIdentifier {
         if bytes.len() < ID_PREFIX_LEN {
             return Err(DecodeError::ShortIdentifier(bytes.len()));
         }
-        Ok(
-            Self::inline(bytes)
-                .unwrap_or_else(|| Self(Repr::Shared(Bytes::copy_from_slice(bytes)))),
-        )
+        Ok(Self::concat(&[bytes]))
     }
 
-    /// `bytes` inline, if they fit; the caller checks the length invariant.
-    fn inline(bytes: &[u8]) -> Option<Self> {
-        let len = u8::try_from(bytes.len())
-            .ok()
-            .filter(|&len| usize::from(len) <= Self::INLINE)?;
-        let mut buf = [0u8; Self::INLINE];
-        buf[..bytes.len()].copy_from_slice(bytes);
-        Some(Self(Repr::Inline { len, bytes: buf }))
+    /// The identifier made of `parts` one after the other, inline if it fits; the caller
+    /// checks the length invariant.
+    fn concat(parts: &[&[u8]]) -> Self {
+        let len: usize = parts.iter().map(|p| p.len()).sum();
+        match u8::try_from(len) {
+            Ok(short) if len <= Self::INLINE => {
+                let mut bytes = [0u8; Self::INLINE];
+                let mut at = 0;
+                for part in parts {
+                    bytes[at..at + part.len()].copy_from_slice(part);
+                    at += part.len();
+                }
+                Self(Repr::Inline { len: short, bytes })
+            }
+            _ => Self(Repr::Shared(parts.concat().into())),
+        }
     }
 
     /// The smallest identifier greater than this one: it followed by a zero byte (the same
     /// namespace and author, the key extended by `0x00`), whatever the key's length.
     pub(crate) fn zero_extended(&self) -> Self {
-        let mut bytes = self.as_bytes().to_vec();
-        bytes.push(0);
-        // At least as long as `self`, so at least the 64 bytes an identifier needs.
-        RecordIdentifier::copy_from_slice(&bytes).unwrap_or_else(|_| self.clone())
+        // Longer than `self`, so at least the 64 bytes an identifier needs.
+        Self::concat(&[self.as_bytes(), &[0]])
     }
 
     /// The identifier of `key` written by `author` in `namespace`.
     pub fn new(namespace: NamespaceId, author: AuthorId, key: impl AsRef<[u8]>) -> Self {
-        let key = key.as_ref();
-        let mut buf = Vec::with_capacity(ID_PREFIX_LEN + key.len());
-        buf.extend_from_slice(namespace.as_bytes());
-        buf.extend_from_slice(author.as_bytes());
-        buf.extend_from_slice(key);
-        Self::inline(&buf).unwrap_or_else(|| Self(Repr::Shared(buf.into())))
+        Self::concat(&[namespace.as_bytes(), author.as_bytes(), key.as_ref()])
     }
 
     /// The identifier made of these bytes, failing if they are shorter than 64 bytes.
@@ -151,14 +149,17 @@ impl RecordIdentifier {
         if bytes.len() < ID_PREFIX_LEN {
             return Err(DecodeError::ShortIdentifier(bytes.len()));
         }
-        Ok(Self::inline(&bytes).unwrap_or(Self(Repr::Shared(bytes))))
+        Ok(if bytes.len() > Self::INLINE {
+            Self(Repr::Shared(bytes))
+        } else {
+            Self::concat(&[&bytes])
+        })
     }
 
     /// The smallest identifier: 64 zero bytes and an empty key. The reference uses it as the
     /// range bound of the first message from an empty replica.
     pub fn zero() -> Self {
-        Self::inline(&[0u8; ID_PREFIX_LEN])
-            .unwrap_or_else(|| Self(Repr::Shared(Bytes::from_static(&[0u8; ID_PREFIX_LEN]))))
+        Self::concat(&[&[0u8; ID_PREFIX_LEN]])
     }
 
     /// The smallest identifier of `namespace`: its id, 32 zero bytes and an empty key.

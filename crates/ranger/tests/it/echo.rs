@@ -27,11 +27,17 @@ type Entries = Vec<(String, u64)>;
 
 /// 20000 shared entries and 400 scattered differences, alternating sides.
 fn sides() -> (Entries, Entries) {
+    sides_with(400, 7919)
+}
+
+/// 20000 shared entries and `differences` more, the i-th after shared entry `i * step` (mod
+/// 20000), alternating sides.
+fn sides_with(differences: u64, step: u64) -> (Entries, Entries) {
     let shared: Vec<(String, u64)> = (0..20_000).map(|i| (format!("k{i:06}"), 1)).collect();
     let (mut a, mut b) = (shared.clone(), shared);
-    for i in 0..400u64 {
+    for i in 0..differences {
         // Spread over the whole key space by a multiplicative step.
-        let at = (i * 7919) % 20_000;
+        let at = (i * step) % 20_000;
         let extra = (format!("k{at:06}x{i}"), 2);
         if i % 2 == 0 {
             a.push(extra);
@@ -193,16 +199,7 @@ fn small_replies_do_not_echo() {
     // Twenty differences: no reply comes near the budget, so nothing is echoed (an echo that
     // misses would cost a round trip, and here round trips are all that counts): the session
     // is the same with echoes off.
-    let shared: Vec<(String, u64)> = (0..20_000).map(|i| (format!("k{i:06}"), 1)).collect();
-    let (mut ea, mut eb) = (shared.clone(), shared);
-    for i in 0..20u64 {
-        let extra = (format!("k{:06}x", i * 999), 2);
-        if i % 2 == 0 {
-            ea.push(extra);
-        } else {
-            eb.push(extra);
-        }
-    }
+    let (ea, eb) = sides_with(20, 999);
     let transcript = |config: Config| {
         let (mut a, mut b) = (store(&ea), store(&eb));
         let run = run_with(
