@@ -12,6 +12,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::events::Event;
 use crate::metrics::Metrics;
+use crate::signing::Signer;
 
 /// A store the actor can own and hand back at shutdown.
 pub(crate) trait OwnedStore: Store + Send {
@@ -49,8 +50,9 @@ pub struct ActorConfig {
     /// The reconciliation configuration of sessions on this node.
     pub sync: ranger::Config,
     /// Threads that verify the signatures of one incoming sync message together (batch
-    /// verification, [`sync_core::SignedEntry::validate_batch`]) and that sign the local writes
-    /// waiting in the channel together. Default: the available parallelism of the machine.
+    /// verification, [`sync_core::SignedEntry::validate_batch`]), and threads that sign local
+    /// writes while the actor stores those signed before. Default: the available parallelism of
+    /// the machine.
     pub verify_threads: NonZeroUsize,
     /// The name of the actor thread.
     pub thread_name: String,
@@ -94,16 +96,10 @@ pub(crate) struct Actor {
 
 pub(crate) type Action = Box<dyn FnOnce(&mut Actor) + Send>;
 
-/// Why the loop did not get a request.
-enum Stop {
-    Timeout,
-    Disconnected,
-}
-
 pub(crate) enum Request {
     Run(Action),
-    /// A local write, kept apart from [`Request::Run`] so that the writes waiting in the channel
-    /// can be signed together on several threads ([`crate::handle::insert_local_batch`]).
+    /// A local write, kept apart from [`Request::Run`] so that it is signed off the actor thread
+    /// while the actor serves on ([`crate::signing`]).
     InsertLocal(LocalInsert),
     Shutdown(oneshot::Sender<Box<dyn Any + Send>>),
 }
@@ -115,87 +111,21 @@ pub(crate) struct LocalInsert {
     pub(crate) key: bytes::Bytes,
     pub(crate) hash: ContentHash,
     pub(crate) len: u64,
-    pub(crate) reply: oneshot::Sender<Result<sync_core::SignedEntry, crate::ActorError>>,
-}
-
-/// An entry to sign.
-pub(crate) struct SignJob {
-    pub(crate) secret: sync_core::NamespaceSecret,
-    pub(crate) author: sync_core::Author,
-    pub(crate) key: bytes::Bytes,
-    pub(crate) record: sync_core::Record,
-}
-
-impl SignJob {
-    fn sign(self) -> sync_core::SignedEntry {
-        sync_core::SignedEntry::create(&self.secret, &self.author, &self.key, self.record)
-    }
-}
-
-type SignRequest = (
-    Vec<SignJob>,
-    std::sync::mpsc::SyncSender<Vec<sync_core::SignedEntry>>,
-);
-
-/// A second thread that signs part of a batch of local writes while the actor thread signs the
-/// rest. Started on first use; it ends when the actor drops it.
-#[derive(Default)]
-pub(crate) struct Signer {
-    jobs: Option<std::sync::mpsc::Sender<SignRequest>>,
-    failed: bool,
-}
-
-impl Signer {
-    /// Signs every job, in order.
-    pub(crate) fn sign_all(&mut self, mut jobs: Vec<SignJob>) -> Vec<sync_core::SignedEntry> {
-        if jobs.len() < 2 || self.failed {
-            return jobs.into_iter().map(SignJob::sign).collect();
-        }
-        let theirs = jobs.split_off(jobs.len() / 2);
-        let (reply, results) = std::sync::mpsc::sync_channel(1);
-        let sent = match self.sender() {
-            Some(tx) => tx.send((theirs, reply)).map_err(|e| e.0.0),
-            None => Err(theirs),
-        };
-        let mut signed: Vec<sync_core::SignedEntry> = jobs.into_iter().map(SignJob::sign).collect();
-        match sent {
-            Ok(()) => match results.recv() {
-                Ok(rest) => signed.extend(rest),
-                // The thread is gone with the jobs: nothing to finish them with; the caller
-                // answers the writes left unsigned with an error.
-                Err(_) => self.failed = true,
-            },
-            Err(theirs) => {
-                self.failed = true;
-                signed.extend(theirs.into_iter().map(SignJob::sign));
-            }
-        }
-        signed
-    }
-
-    fn sender(&mut self) -> Option<&std::sync::mpsc::Sender<SignRequest>> {
-        if self.jobs.is_none() {
-            let (tx, rx) = std::sync::mpsc::channel::<SignRequest>();
-            let spawned = std::thread::Builder::new()
-                .name("sync-actor-signer".into())
-                .spawn(move || {
-                    for (jobs, reply) in rx {
-                        let _ = reply.send(jobs.into_iter().map(SignJob::sign).collect());
-                    }
-                });
-            if spawned.is_err() {
-                self.failed = true;
-                return None;
-            }
-            self.jobs = Some(tx);
-        }
-        self.jobs.as_ref()
-    }
+    pub(crate) reply: crate::signing::Reply,
 }
 
 /// The most local writes taken from the channel at once: a bounded chunk of work, so that
-/// other requests wait at most this many signatures and inserts.
+/// other requests wait at most this many timestamps and key lookups.
 const MAX_LOCAL_BATCH: usize = 64;
+
+/// What the loop waits for next.
+enum Next {
+    Request(Request),
+    /// The oldest local write being signed is signed (`None`: its signing thread is gone).
+    Signed(Option<sync_core::SignedEntry>),
+    Timeout,
+    Disconnected,
+}
 
 impl Actor {
     pub(crate) fn new(
@@ -204,12 +134,12 @@ impl Actor {
         content_status: Option<ContentStatusFn>,
     ) -> Self {
         Self {
+            signer: Signer::new(config.verify_threads.get()),
             store,
             open: HashMap::new(),
             config,
             metrics: Metrics::default(),
             content_status,
-            signer: Signer::default(),
             dirty_writes: 0,
             dirty_since: None,
         }
@@ -266,20 +196,19 @@ impl Actor {
         let mut held: Option<Request> = None;
         loop {
             let next = match held.take() {
-                Some(request) => Ok(request),
-                None => runtime.block_on(async {
-                    match self.until_commit() {
-                        None => requests.recv().await.ok_or(Stop::Disconnected),
-                        Some(wait) => match tokio::time::timeout(wait, requests.recv()).await {
-                            Ok(Some(request)) => Ok(request),
-                            Ok(None) => Err(Stop::Disconnected),
-                            Err(_) => Err(Stop::Timeout),
-                        },
+                Some(request) => Next::Request(request),
+                None => {
+                    // With no request waiting, sign a write no signing thread has taken yet
+                    // rather than wait for one to.
+                    if requests.is_empty() {
+                        self.signer.help();
                     }
-                }),
+                    let wait = self.until_commit();
+                    runtime.block_on(next_event(&mut requests, &mut self.signer, wait))
+                }
             };
             match next {
-                Ok(Request::InsertLocal(first)) => {
+                Next::Request(Request::InsertLocal(first)) => {
                     let mut batch = vec![first];
                     while batch.len() < MAX_LOCAL_BATCH {
                         match requests.try_recv() {
@@ -293,30 +222,34 @@ impl Actor {
                     }
                     self.metrics.requests += batch.len() as u64;
                     // A panic fails the writes of this batch (their replies are dropped).
-                    let run =
-                        AssertUnwindSafe(|| crate::handle::insert_local_batch(&mut self, batch));
+                    let run = AssertUnwindSafe(|| crate::handle::submit_local(&mut self, batch));
                     if std::panic::catch_unwind(run).is_err() {
                         self.metrics.requests_failed += 1;
                     }
                 }
-                Ok(Request::Run(action)) => {
+                Next::Signed(entries) => self.store_oldest(entries),
+                Next::Request(Request::Run(action)) => {
+                    // Every write asked for before this request is stored first.
+                    self.drain(&runtime);
                     self.metrics.requests += 1;
                     // A panic fails that one request (its reply is dropped) and nothing else.
                     if std::panic::catch_unwind(AssertUnwindSafe(|| action(&mut self))).is_err() {
                         self.metrics.requests_failed += 1;
                     }
                 }
-                Ok(Request::Shutdown(reply)) => {
+                Next::Request(Request::Shutdown(reply)) => {
+                    self.drain(&runtime);
                     self.close_all();
                     let _ = self.commit();
                     let _ = reply.send(self.store.into_any());
                     return;
                 }
-                Err(Stop::Timeout) => {
+                Next::Timeout => {
                     let _ = self.commit();
                 }
-                Err(Stop::Disconnected) => {
-                    // The last handle is gone: commit and let the store close.
+                Next::Disconnected => {
+                    // The last handle is gone: store what is signed, commit, let the store close.
+                    self.drain(&runtime);
                     self.close_all();
                     let _ = self.commit();
                     return;
@@ -325,7 +258,63 @@ impl Actor {
         }
     }
 
+    /// Stores the oldest local write being signed, now signed, and answers it.
+    fn store_oldest(&mut self, entry: Option<sync_core::SignedEntry>) {
+        let Some(reply) = self.signer.finish_oldest() else {
+            return;
+        };
+        // A panic fails this write (its reply is dropped).
+        let run = AssertUnwindSafe(|| crate::handle::store_signed(self, reply, entry));
+        if std::panic::catch_unwind(run).is_err() {
+            self.metrics.requests_failed += 1;
+        }
+    }
+
+    /// Waits for every local write being signed and stores it.
+    fn drain(&mut self, runtime: &tokio::runtime::Runtime) {
+        while self.signer.help() {}
+        while let Some(oldest) = self.signer.oldest() {
+            let entries = runtime.block_on(&mut oldest.signed).ok();
+            self.store_oldest(entries);
+        }
+    }
+
     fn close_all(&mut self) {
         self.open.clear();
+    }
+}
+
+/// The next thing the loop must do: store the oldest local write being signed once signed (first, so
+/// that writes are answered soon), serve a request (unless as many writes as the pool may hold
+/// wait to be stored) or commit (when `until_commit` has passed).
+async fn next_event(
+    requests: &mut mpsc::Receiver<Request>,
+    signer: &mut Signer,
+    until_commit: Option<Duration>,
+) -> Next {
+    let commit = async {
+        match until_commit {
+            Some(wait) => tokio::time::sleep(wait).await,
+            None => std::future::pending().await,
+        }
+    };
+    let full = signer.is_full();
+    match signer.oldest() {
+        Some(oldest) if full => tokio::select! {
+            biased;
+            entries = &mut oldest.signed => Next::Signed(entries.ok()),
+            () = commit => Next::Timeout,
+        },
+        Some(oldest) => tokio::select! {
+            biased;
+            entries = &mut oldest.signed => Next::Signed(entries.ok()),
+            request = requests.recv() => request.map_or(Next::Disconnected, Next::Request),
+            () = commit => Next::Timeout,
+        },
+        None => tokio::select! {
+            biased;
+            request = requests.recv() => request.map_or(Next::Disconnected, Next::Request),
+            () = commit => Next::Timeout,
+        },
     }
 }

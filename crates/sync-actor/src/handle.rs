@@ -15,11 +15,12 @@ use sync_core::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::actor::{
-    Action, Actor, ActorConfig, ContentStatusFn, LocalInsert, OpenReplica, Request, SignJob,
+    Action, Actor, ActorConfig, ContentStatusFn, LocalInsert, OpenReplica, Request,
 };
 use crate::error::ActorError;
 use crate::events::{Event, Subscription};
 use crate::metrics::Metrics;
+use crate::signing::{Reply, SignJob};
 
 /// A reconciliation message of this node: ranger's message over signed entries, with the
 /// content status iroh-docs sends next to every value.
@@ -700,11 +701,10 @@ fn local_write(
     store_local(actor, SignedEntry::create(&secret, &author, key, record))
 }
 
-/// Serves local writes taken from the channel together, in arrival order: timestamps and keys
-/// are taken in that order, the entries are signed (two signatures per entry are most of a
-/// local write's cost) with half of them on the actor's signing thread when there are several,
-/// then stored in that order.
-pub(crate) fn insert_local_batch(actor: &mut Actor, jobs: Vec<LocalInsert>) {
+/// Takes local writes from the channel, in arrival order: their keys are looked up and their
+/// timestamps taken in that order, then they go to the signing threads (see
+/// [`crate::signing`]). A write that cannot be signed is answered now.
+pub(crate) fn submit_local(actor: &mut Actor, jobs: Vec<LocalInsert>) {
     let mut replies = Vec::with_capacity(jobs.len());
     let mut work: Vec<SignJob> = Vec::with_capacity(jobs.len());
     for job in jobs {
@@ -724,15 +724,16 @@ pub(crate) fn insert_local_batch(actor: &mut Actor, jobs: Vec<LocalInsert>) {
             }
         }
     }
-    let signed = actor.signer.sign_all(work);
-    let mut signed = signed.into_iter();
-    for reply in replies {
-        let result = match signed.next() {
-            Some(entry) => store_local(actor, entry).map(|(entry, _)| entry),
-            None => Err(ActorError::RequestFailed),
-        };
-        let _ = reply.send(result);
-    }
+    actor.signer.submit(work, replies);
+}
+
+/// Stores a signed local write and answers it (`None`: it was lost unsigned).
+pub(crate) fn store_signed(actor: &mut Actor, reply: Reply, entry: Option<SignedEntry>) {
+    let result = match entry {
+        Some(entry) => store_local(actor, entry).map(|(entry, _)| entry),
+        None => Err(ActorError::RequestFailed),
+    };
+    let _ = reply.send(result);
 }
 
 /// Stores a local entry signed for an open document; emits the event. Returns the entry and

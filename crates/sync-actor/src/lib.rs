@@ -20,6 +20,7 @@ mod error;
 mod events;
 mod handle;
 mod metrics;
+mod signing;
 
 pub use actor::{ActorConfig, ContentStatusFn};
 pub use error::ActorError;

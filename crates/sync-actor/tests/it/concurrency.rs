@@ -176,3 +176,103 @@ async fn writes_signed_together_fail_alone_and_verify() {
         assert_eq!(e.content_hash(), sync_core::ContentHash::of(e.key()));
     }
 }
+
+/// Local writes are signed off the actor thread while it serves other requests, but every
+/// request still sees the writes asked for before it: a read right behind a write finds it,
+/// and a prefix deletion right behind writes under the prefix removes them (had it run first,
+/// its newer marker would have refused them). Many writers keep the signing threads busy
+/// meanwhile, and shutting down right after stores every write that was acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_see_the_local_writes_asked_for_before_them() {
+    let handle = SyncHandle::spawn(MemStore::new(), ActorConfig::default());
+    let author = handle.create_author().await.unwrap();
+    let ns = handle.create_replica().await.unwrap().id();
+    let guard = handle.open(ns, OpenOptions::default()).await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..8usize {
+        let handle = handle.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let key = format!("busy/{t}/{i:02}");
+                handle
+                    .hash_and_insert(ns, author, key.clone(), key)
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for i in 0..40 {
+        let key = format!("read/{i:02}");
+        // `join!` polls in order: the write is queued before the read.
+        let (written, read) = tokio::join!(
+            handle.hash_and_insert(ns, author, key.clone(), key.clone()),
+            handle.get_exact(ns, author, key.clone(), false),
+        );
+        let hash = written.unwrap();
+        let found = read
+            .unwrap()
+            .unwrap_or_else(|| panic!("{key} written before the read"));
+        assert_eq!(found.content_hash(), hash);
+
+        let prefix = format!("gone/{i:02}/");
+        let (a, b, removed) = tokio::join!(
+            handle.hash_and_insert(ns, author, format!("{prefix}a"), "a"),
+            handle.hash_and_insert(ns, author, format!("{prefix}b"), "b"),
+            handle.delete_prefix(ns, author, prefix.clone()),
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(
+            removed.unwrap(),
+            2,
+            "{prefix}: both writes were stored first"
+        );
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let all = handle.query(ns, Query::all()).collect().await.unwrap();
+    let count = |p: &str| {
+        all.iter()
+            .filter(|e| e.key().starts_with(p.as_bytes()))
+            .count()
+    };
+    assert_eq!(count("busy/"), 8 * 25);
+    assert_eq!(count("read/"), 40);
+    // Nothing is left under "gone/" (the query skips the deletion markers).
+    assert_eq!(count("gone/"), 0);
+
+    // Writes still being signed when the shutdown arrives are stored before the store is
+    // handed back: every acknowledged write is in it.
+    let writes: Vec<_> = (0..64u8)
+        .map(|i| {
+            let handle = handle.clone();
+            tokio::spawn(async move {
+                let key = format!("last/{i:02}");
+                (
+                    key.clone(),
+                    handle.hash_and_insert(ns, author, key, [i]).await,
+                )
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let mut store: MemStore = handle.shutdown().await.unwrap();
+    let mut acknowledged = 0;
+    for write in writes {
+        let (key, result) = write.await.unwrap();
+        match result {
+            Ok(hash) => {
+                acknowledged += 1;
+                let entry =
+                    sync_core::Store::get_exact(&mut store, &ns, &author, key.as_bytes(), false)
+                        .unwrap()
+                        .unwrap_or_else(|| panic!("{key} was acknowledged but is not stored"));
+                assert_eq!(entry.content_hash(), hash);
+            }
+            Err(e) => assert!(matches!(e, sync_actor::ActorError::Stopped), "{key}: {e:?}"),
+        }
+    }
+    eprintln!("{acknowledged} of 64 writes were acknowledged before the shutdown");
+    drop(guard);
+}

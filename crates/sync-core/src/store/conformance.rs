@@ -173,6 +173,13 @@ fn authors<S: Store>(store: &mut S) {
     assert_eq!(store.author(&a.id()).unwrap(), None);
     assert_eq!(store.default_author().unwrap(), None);
     assert_eq!(store.list_authors().unwrap(), vec![b.id()]);
+    // Read twice (a store may keep what it decoded), then gone, then back.
+    assert_eq!(store.author(&b.id()).unwrap(), Some(b.clone()));
+    assert_eq!(store.author(&b.id()).unwrap(), Some(b.clone()));
+    assert!(store.delete_author(&b.id()).unwrap());
+    assert_eq!(store.author(&b.id()).unwrap(), None);
+    store.import_author(a.clone()).unwrap();
+    assert_eq!(store.author(&a.id()).unwrap(), Some(a));
 }
 
 fn setup<S: Store>(store: &mut S) -> (NamespaceSecret, Author) {

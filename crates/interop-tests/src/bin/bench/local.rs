@@ -374,7 +374,7 @@ pub(crate) fn local_insert(ctx: &Ctx, report: &mut Report) -> Result<()> {
              are 19–24 byte paths in 997 directories, 4 authors. docsync: `RedbStore::persistent`; \
              iroh-docs: `Store::persistent` + `Replica::insert`. The time includes signing. The \
              \"every core\" row signs on {} threads feeding the inserting thread (a library user \
-             can do this; `SyncHandle::insert_local` signs on the actor thread). \"Peak memory\" \
+             can do this; `SyncHandle::insert_local` signs on the actor's signing threads). \"Peak memory\" \
              is the largest rise of the process's resident memory during one run (VmHWM, reset \
              just before the run, less the resident size at its start).\n\n{}",
             std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -557,7 +557,7 @@ pub(crate) fn ingest(
 }
 
 /// Local inserts through `SyncHandle` from several tasks against direct inserts into the same
-/// kind of store on one thread (both sign on one thread: the actor signs).
+/// kind of store on one thread, which signs each entry itself.
 pub(crate) fn actor(ctx: &Ctx, report: &mut Report) -> Result<()> {
     let n = ctx.plan.insert_n;
     let tasks = 4u64;
@@ -631,8 +631,9 @@ pub(crate) fn actor(ctx: &Ctx, report: &mut Report) -> Result<()> {
             "The same file store (`RedbStore::persistent`), the same entries (signed where they \
              are inserted), flushed at the end. Direct: one thread calls `SignedEntry::create` \
              and `Store::insert`. Through the handle: {tasks} tokio tasks on a 2-thread runtime \
-             call `SyncHandle::insert_local` (default `ActorConfig`; the actor thread signs and \
-             stores).\n\n{}",
+             call `SyncHandle::insert_local` (default `ActorConfig`: {} signing threads, \
+             which the actor thread helps when no request waits; the actor thread stores).\n\n{}",
+            ActorConfig::default().verify_threads,
             table(
                 &["path", "median time", "entries/s", "of direct"],
                 vec![
