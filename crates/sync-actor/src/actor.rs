@@ -198,9 +198,9 @@ impl Actor {
             let next = match held.take() {
                 Some(request) => Next::Request(request),
                 None => {
-                    // With no request waiting, sign a write no signing thread has taken yet
-                    // rather than wait for one to.
-                    if requests.is_empty() {
+                    // With no request waiting (or no room for more writes), sign a write no
+                    // signing thread has taken yet rather than wait for one to.
+                    if requests.is_empty() || self.signer.is_full() {
                         self.signer.help();
                     }
                     let wait = self.until_commit();
@@ -284,9 +284,9 @@ impl Actor {
     }
 }
 
-/// The next thing the loop must do: store the oldest local write being signed once signed (first, so
-/// that writes are answered soon), serve a request (unless as many writes as the pool may hold
-/// wait to be stored) or commit (when `until_commit` has passed).
+/// The next thing the loop must do: store the oldest local write being signed once it is signed
+/// (first, so that writes are answered soon), serve a request (unless as many writes as the pool
+/// may hold wait to be stored) or commit (when `until_commit` has passed).
 async fn next_event(
     requests: &mut mpsc::Receiver<Request>,
     signer: &mut Signer,

@@ -7,7 +7,7 @@
 //! write before it to be stored, so callers see their requests served in order.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
 use sync_core::{Author, NamespaceSecret, Record, SignedEntry};
 use tokio::sync::oneshot;
@@ -72,9 +72,15 @@ struct QueueState {
 }
 
 impl Queue {
-    /// The next job, or `None` once the pool is closed (or its lock poisoned).
+    /// The state. A panic never leaves it half changed (it is changed by one push, pop or
+    /// assignment at a time), so a poisoned lock is taken as it is.
+    fn lock(&self) -> MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The next job, or `None` once the pool is closed.
     fn take(&self) -> Option<Job> {
-        let mut state = self.state.lock().ok()?;
+        let mut state = self.lock();
         loop {
             if let Some(job) = state.jobs.pop_front() {
                 return Some(job);
@@ -82,12 +88,15 @@ impl Queue {
             if state.closed {
                 return None;
             }
-            state = self.ready.wait(state).ok()?;
+            state = self
+                .ready
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     fn try_take(&self) -> Option<Job> {
-        self.state.lock().ok()?.jobs.pop_front()
+        self.lock().jobs.pop_front()
     }
 }
 
@@ -111,21 +120,17 @@ impl Signer {
             queued.push((job, tx));
             self.pending.push_back(Signing { reply, signed: rx });
         }
-        let n = queued.len();
-        match self.queue.state.lock() {
-            Ok(mut state) if self.started > 0 => {
-                state.jobs.extend(queued);
-                drop(state);
-                for _ in 0..n.min(self.started) {
-                    self.queue.ready.notify_one();
-                }
-            }
+        if self.started == 0 {
             // No signing thread: the actor signs itself.
-            _ => {
-                for (job, tx) in queued {
-                    let _ = tx.send(job.sign());
-                }
+            for (job, tx) in queued {
+                let _ = tx.send(job.sign());
             }
+            return;
+        }
+        let n = queued.len();
+        self.queue.lock().jobs.extend(queued);
+        for _ in 0..n.min(self.started) {
+            self.queue.ready.notify_one();
         }
     }
 
@@ -176,9 +181,7 @@ impl Signer {
 
 impl Drop for Signer {
     fn drop(&mut self) {
-        if let Ok(mut state) = self.queue.state.lock() {
-            state.closed = true;
-        }
+        self.queue.lock().closed = true;
         self.queue.ready.notify_all();
     }
 }
