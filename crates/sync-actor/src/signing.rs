@@ -185,3 +185,75 @@ impl Drop for Signer {
         self.queue.ready.notify_all();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sync_core::ContentHash;
+
+    use super::*;
+
+    fn job(
+        i: u64,
+    ) -> (
+        SignJob,
+        Reply,
+        oneshot::Receiver<Result<SignedEntry, ActorError>>,
+    ) {
+        let (reply, answer) = oneshot::channel();
+        let job = SignJob {
+            secret: NamespaceSecret::from_bytes(&[7; 32]),
+            author: Author::from_bytes(&[9; 32]),
+            key: format!("k/{i:03}").into(),
+            record: Record::new(ContentHash::of(i.to_le_bytes()), 1, 1000 + i),
+        };
+        (job, reply, answer)
+    }
+
+    /// Writes come back in the order they were submitted, each signed for its own job, whether
+    /// a thread or the actor (`help`) signed it; dropping the pool ends its threads' loop.
+    #[test]
+    fn writes_come_back_in_order_and_signed() {
+        for threads in [1, 2, 4] {
+            let mut signer = Signer::new(threads);
+            let mut answers = Vec::new();
+            for round in 0..5u64 {
+                let (jobs, replies): (Vec<_>, Vec<_>) = (0..20)
+                    .map(|i| {
+                        let (job, reply, answer) = job(round * 20 + i);
+                        answers.push(answer);
+                        (job, reply)
+                    })
+                    .unzip();
+                signer.submit(jobs, replies);
+                // The actor takes some of them itself.
+                signer.help();
+            }
+            let mut n = 0u64;
+            while let Some(oldest) = signer.oldest() {
+                let entry = loop {
+                    match oldest.signed.try_recv() {
+                        Ok(entry) => break entry,
+                        Err(oneshot::error::TryRecvError::Empty) => std::thread::yield_now(),
+                        Err(e) => panic!("write {n} lost: {e}"),
+                    }
+                };
+                let reply = signer.finish_oldest().unwrap();
+                entry.verify().unwrap();
+                assert_eq!(
+                    entry.key(),
+                    format!("k/{n:03}").as_bytes(),
+                    "{threads} threads"
+                );
+                assert_eq!(entry.record().timestamp(), 1000 + n);
+                reply.send(Ok(entry)).unwrap();
+                n += 1;
+            }
+            assert_eq!(n, 100);
+            assert!(!signer.help(), "nothing left to sign");
+            drop(signer);
+            for answer in answers {
+                assert!(answer.blocking_recv().unwrap().is_ok());
+            }
+        }
+    }
+}
