@@ -227,7 +227,7 @@ impl Actor {
                         self.metrics.requests_failed += 1;
                     }
                 }
-                Next::Signed(entries) => self.store_oldest(entries),
+                Next::Signed(entry) => self.store_oldest(entry),
                 Next::Request(Request::Run(action)) => {
                     // Every write asked for before this request is stored first.
                     self.drain(&runtime);
@@ -274,8 +274,8 @@ impl Actor {
     fn drain(&mut self, runtime: &tokio::runtime::Runtime) {
         while self.signer.help() {}
         while let Some(oldest) = self.signer.oldest() {
-            let entries = runtime.block_on(&mut oldest.signed).ok();
-            self.store_oldest(entries);
+            let entry = runtime.block_on(&mut oldest.signed).ok();
+            self.store_oldest(entry);
         }
     }
 
@@ -299,22 +299,18 @@ async fn next_event(
         }
     };
     let full = signer.is_full();
-    match signer.oldest() {
-        Some(oldest) if full => tokio::select! {
-            biased;
-            entries = &mut oldest.signed => Next::Signed(entries.ok()),
-            () = commit => Next::Timeout,
-        },
-        Some(oldest) => tokio::select! {
-            biased;
-            entries = &mut oldest.signed => Next::Signed(entries.ok()),
-            request = requests.recv() => request.map_or(Next::Disconnected, Next::Request),
-            () = commit => Next::Timeout,
-        },
-        None => tokio::select! {
-            biased;
-            request = requests.recv() => request.map_or(Next::Disconnected, Next::Request),
-            () = commit => Next::Timeout,
-        },
+    let signed = async {
+        match signer.oldest() {
+            Some(oldest) => (&mut oldest.signed).await.ok(),
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        biased;
+        entry = signed => Next::Signed(entry),
+        request = requests.recv(), if !full => {
+            request.map_or(Next::Disconnected, Next::Request)
+        }
+        () = commit => Next::Timeout,
     }
 }

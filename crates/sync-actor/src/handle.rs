@@ -705,26 +705,25 @@ fn local_write(
 /// timestamps taken in that order, then they go to the signing threads (see
 /// [`crate::signing`]). A write that cannot be signed is answered now.
 pub(crate) fn submit_local(actor: &mut Actor, jobs: Vec<LocalInsert>) {
-    let mut replies = Vec::with_capacity(jobs.len());
-    let mut work: Vec<SignJob> = Vec::with_capacity(jobs.len());
+    let mut work = Vec::with_capacity(jobs.len());
     for job in jobs {
         match signing_keys(actor, job.namespace, job.author) {
             Ok((secret, author)) => {
                 let record = Record::new(job.hash, job.len, now_micros());
-                work.push(SignJob {
+                let sign = SignJob {
                     secret,
                     author,
                     key: job.key,
                     record,
-                });
-                replies.push(job.reply);
+                };
+                work.push((sign, job.reply));
             }
             Err(e) => {
                 let _ = job.reply.send(Err(e));
             }
         }
     }
-    actor.signer.submit(work, replies);
+    actor.signer.submit(work);
 }
 
 /// Stores a signed local write and answers it (`None`: it was lost unsigned).

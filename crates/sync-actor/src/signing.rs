@@ -110,12 +110,11 @@ impl Signer {
         }
     }
 
-    /// Hands `jobs` to the pool; `replies[i]` answers `jobs[i]` once it is stored.
-    pub(crate) fn submit(&mut self, jobs: Vec<SignJob>, replies: Vec<Reply>) {
-        debug_assert_eq!(jobs.len(), replies.len());
+    /// Hands the jobs to the pool, each with the reply that answers it once it is stored.
+    pub(crate) fn submit(&mut self, jobs: Vec<(SignJob, Reply)>) {
         self.start_threads();
         let mut queued = Vec::with_capacity(jobs.len());
-        for (job, reply) in jobs.into_iter().zip(replies) {
+        for (job, reply) in jobs {
             let (tx, rx) = oneshot::channel();
             queued.push((job, tx));
             self.pending.push_back(Signing { reply, signed: rx });
@@ -217,14 +216,14 @@ mod tests {
             let mut signer = Signer::new(threads);
             let mut answers = Vec::new();
             for round in 0..5u64 {
-                let (jobs, replies): (Vec<_>, Vec<_>) = (0..20)
+                let jobs = (0..20)
                     .map(|i| {
                         let (job, reply, answer) = job(round * 20 + i);
                         answers.push(answer);
                         (job, reply)
                     })
-                    .unzip();
-                signer.submit(jobs, replies);
+                    .collect();
+                signer.submit(jobs);
                 // The actor takes some of them itself.
                 signer.help();
             }

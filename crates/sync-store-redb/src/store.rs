@@ -224,10 +224,7 @@ impl RedbStore {
                 self.poisoned = Some(message.clone());
                 // redb's state is not trusted after a panic: drop the uncommitted writes and
                 // close the file (each drop may panic again; `discard` contains that).
-                self.dirty = false;
-                self.pending = 0;
-                self.authors.clear();
-                guard::discard(self.tx.take());
+                guard::discard(self.roll_back());
                 guard::discard(self.db.take());
                 Err(StoreError::Corrupt(message))
             }
@@ -261,11 +258,20 @@ impl RedbStore {
         self.guarded("committing", Self::commit_unguarded)
     }
 
+    /// Forgets the uncommitted writes, and what was read since they began (the decoded
+    /// authors); returns the open transaction for the caller to drop, which rolls it back.
+    fn roll_back(&mut self) -> Option<OpenTx> {
+        self.dirty = false;
+        self.pending = 0;
+        self.authors.clear();
+        self.tx.take()
+    }
+
     fn commit_unguarded(&mut self) -> Result<(), StoreError> {
         let result = self.try_commit();
         if result.is_err() {
-            // The transaction was dropped, and its writes with it.
-            self.authors.clear();
+            // The transaction is gone, and its writes with it.
+            drop(self.roll_back());
         }
         result
     }
@@ -315,12 +321,7 @@ impl RedbStore {
                 }
                 // Checked before anything is written.
                 Err(StoreError::UnknownNamespace(_)) => {}
-                Err(_) => {
-                    s.tx = None;
-                    s.dirty = false;
-                    s.pending = 0;
-                    s.authors.clear();
-                }
+                Err(_) => drop(s.roll_back()),
             }
             result
         })

@@ -123,12 +123,10 @@ async fn a_long_query_interleaves_with_other_documents() {
 /// stored with valid signatures and the entry that was returned.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writes_signed_together_fail_alone_and_verify() {
-    let handle = SyncHandle::spawn(MemStore::new(), ActorConfig::default());
-    let author = handle.create_author().await.unwrap();
+    let handle = crate::mem_actor();
+    let (author, ns, _guard) = crate::open_doc(&handle).await;
     let unknown = sync_core::Author::from_bytes(&[99; 32]).id();
-    let ns = handle.create_replica().await.unwrap().id();
     let closed = handle.create_replica().await.unwrap().id();
-    let _guard = handle.open(ns, OpenOptions::default()).await.unwrap();
     let mut tasks = Vec::new();
     for t in 0..24usize {
         let handle = handle.clone();
@@ -184,10 +182,8 @@ async fn writes_signed_together_fail_alone_and_verify() {
 /// meanwhile, and shutting down right after stores every write that was acknowledged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn requests_see_the_local_writes_asked_for_before_them() {
-    let handle = SyncHandle::spawn(MemStore::new(), ActorConfig::default());
-    let author = handle.create_author().await.unwrap();
-    let ns = handle.create_replica().await.unwrap().id();
-    let guard = handle.open(ns, OpenOptions::default()).await.unwrap();
+    let handle = crate::mem_actor();
+    let (author, ns, guard) = crate::open_doc(&handle).await;
     let mut tasks = Vec::new();
     for t in 0..8usize {
         let handle = handle.clone();
