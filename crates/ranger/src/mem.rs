@@ -4,6 +4,7 @@ use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::ops::ControlFlow;
 
 use crate::blocks::Blocks;
@@ -58,9 +59,14 @@ pub struct MemStore<E: RangeEntry> {
     /// `owns[i]` is the fingerprint of `entries[i]`.
     owns: Blocks<Fingerprint>,
     /// The entry of each entry fingerprint.
-    by_own: HashMap<u64, usize>,
+    by_own: HashMap<u64, usize, TagHash>,
     /// The number of entries at the last compaction.
     compacted_at: usize,
+    /// Every insert since the last compaction added a key above all others, and nothing was
+    /// removed: the entries are still in key order and the nodes packed (appends leave full
+    /// nodes behind, see [`MemStore::split_up`]), so the next compaction would change nothing
+    /// worth its O(n) and is skipped.
+    in_order: bool,
     /// The bounds of the last [`Store::range_summaries`] call with what lies below each,
     /// sorted and distinct: the ranges that are split next start and end there. Emptied by
     /// every change.
@@ -139,6 +145,71 @@ fn tag(fingerprint: &Fingerprint) -> u64 {
     let mut head = [0u8; 8];
     head.copy_from_slice(&fingerprint.as_bytes()[..8]);
     u64::from_le_bytes(head)
+}
+
+/// The hasher of `MemStore::by_own`: one multiplication per [`tag`] instead of SipHash's
+/// rounds. Tags of honest entries are uniform already, but a peer can grind entries whose tags
+/// agree in the bits a table indexes with; mixing each tag with two keys drawn for the store
+/// (from the standard library's random hasher) leaves it nothing to aim at.
+#[derive(Clone)]
+struct TagHash {
+    k0: u64,
+    k1: u64,
+}
+
+impl Default for TagHash {
+    fn default() -> Self {
+        let random = RandomState::new();
+        TagHash {
+            k0: random.hash_one(0u8),
+            // Odd, so that the multiplication loses no bits.
+            k1: random.hash_one(1u8) | 1,
+        }
+    }
+}
+
+impl BuildHasher for TagHash {
+    type Hasher = TagHasher;
+
+    fn build_hasher(&self) -> TagHasher {
+        TagHasher {
+            keys: self.clone(),
+            state: 0,
+        }
+    }
+}
+
+/// See [`TagHash`].
+struct TagHasher {
+    keys: TagHash,
+    state: u64,
+}
+
+impl TagHasher {
+    /// Mixes `word` into the state: the 128-bit product of the keyed word and the other key,
+    /// its halves XORed together.
+    fn mix(&mut self, word: u64) {
+        let product = u128::from(self.state ^ word ^ self.keys.k0) * u128::from(self.keys.k1);
+        self.state = (product as u64) ^ ((product >> 64) as u64);
+    }
+}
+
+impl Hasher for TagHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u64(&mut self, word: u64) {
+        self.mix(word);
+    }
+
+    fn finish(&self) -> u64 {
+        self.state
+    }
 }
 
 /// How many bytes of a key after its node's prefix a hint holds.
@@ -419,8 +490,9 @@ impl<E: RangeEntry> Default for MemStore<E> {
             height: 0,
             entries: Blocks::default(),
             owns: Blocks::default(),
-            by_own: HashMap::new(),
+            by_own: HashMap::default(),
             compacted_at: 0,
+            in_order: true,
             memo: Vec::new(),
         }
     }
@@ -478,7 +550,14 @@ impl<E: RangeEntry> MemStore<E> {
     /// strictly smaller than `entry`'s (and is now replaced), `false` if the store is unchanged.
     pub fn insert(&mut self, entry: E) -> bool {
         let mut path = Vec::with_capacity(self.height);
-        let (leaf_id, at, found) = self.locate(entry.key(), Some(&mut path));
+        let (leaf_id, at, found) = match self.append_at(entry.key(), &mut path) {
+            Some((leaf_id, at)) => (leaf_id, at, false),
+            None => {
+                self.in_order = false;
+                path.clear();
+                self.locate(entry.key(), Some(&mut path))
+            }
+        };
         let leaf = &mut self.leaves[leaf_id];
         if found {
             let slot = leaf.slots[at];
@@ -508,9 +587,36 @@ impl<E: RangeEntry> MemStore<E> {
         }
         self.split_up(leaf_id, &path, at + 1 == self.leaves[leaf_id].len());
         if self.len() >= COMPACT_FROM && self.len() >= 2 * self.compacted_at {
-            self.compact();
+            if self.in_order {
+                self.compacted_at = self.len();
+            } else {
+                self.compact();
+            }
         }
         true
+    }
+
+    /// Where `key` goes if it is above every stored key, as when a peer's entries arrive in
+    /// ascending order: the end of the last leaf, reached by taking the last child at every
+    /// level (recorded in `path`) without comparing keys. `None` if `key` is not above them
+    /// (or the last leaf is empty below inner nodes, which removals can leave behind).
+    ///
+    /// The last leaf's largest key is at least every separator on the way down, so a larger
+    /// key is one the search in [`locate`](Self::locate) would send down the same path.
+    fn append_at(&self, key: &E::Key, path: &mut Vec<(usize, usize)>) -> Option<(usize, usize)> {
+        let mut node = self.root;
+        for _ in 0..self.height {
+            let inner = &self.inners[node];
+            let last = inner.len - 1;
+            path.push((node, last));
+            node = inner.children[last];
+        }
+        let leaf = &self.leaves[node];
+        match leaf.keys.keys.last() {
+            Some(max) => (max < key).then_some((node, leaf.len())),
+            // An empty store that is a single leaf takes any key there.
+            None => (self.height == 0).then_some((node, 0)),
+        }
     }
 
     /// Removes the entry with this key and returns it.
@@ -521,6 +627,7 @@ impl<E: RangeEntry> MemStore<E> {
             return None;
         }
         self.memo.clear();
+        self.in_order = false;
         // A leaf may be left underfull, even empty: queries stay O(height), and compaction
         // packs the nodes again once the store has halved.
         let (slot, own) = self.leaves[leaf_id].remove(at);
@@ -591,6 +698,7 @@ impl<E: RangeEntry> MemStore<E> {
     fn build(&mut self) {
         self.memo.clear();
         self.compacted_at = self.entries.len();
+        self.in_order = true;
         self.leaves.clear();
         self.inners.clear();
         // (node, its count and XOR, its first key) of the level being built.
