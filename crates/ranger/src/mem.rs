@@ -71,6 +71,9 @@ pub struct MemStore<E: RangeEntry> {
     /// sorted and distinct: the ranges that are split next start and end there. Emptied by
     /// every change.
     memo: Vec<(E::Key, (u64, Fingerprint))>,
+    /// A buffer for the way down of [`MemStore::insert`], kept so that an insert allocates
+    /// nothing unless it adds a node.
+    path: Vec<(usize, usize)>,
 }
 
 /// The sorted keys of a node, with what a search needs to compare them cheaply.
@@ -494,6 +497,7 @@ impl<E: RangeEntry> Default for MemStore<E> {
             compacted_at: 0,
             in_order: true,
             memo: Vec::new(),
+            path: Vec::new(),
         }
     }
 }
@@ -549,13 +553,21 @@ impl<E: RangeEntry> MemStore<E> {
     /// Inserts `entry` with last-write-wins: returns `true` if the key was new or its value was
     /// strictly smaller than `entry`'s (and is now replaced), `false` if the store is unchanged.
     pub fn insert(&mut self, entry: E) -> bool {
-        let mut path = Vec::with_capacity(self.height);
-        let (leaf_id, at, found) = match self.append_at(entry.key(), &mut path) {
+        let mut path = std::mem::take(&mut self.path);
+        path.clear();
+        let stored = self.insert_along(entry, &mut path);
+        self.path = path;
+        stored
+    }
+
+    /// [`insert`](Self::insert), with `path` an empty buffer for the way down.
+    fn insert_along(&mut self, entry: E, path: &mut Vec<(usize, usize)>) -> bool {
+        let (leaf_id, at, found) = match self.append_at(entry.key(), path) {
             Some((leaf_id, at)) => (leaf_id, at, false),
             None => {
                 self.in_order = false;
                 path.clear();
-                self.locate(entry.key(), Some(&mut path))
+                self.locate(entry.key(), Some(path))
             }
         };
         let leaf = &mut self.leaves[leaf_id];
@@ -567,7 +579,7 @@ impl<E: RangeEntry> MemStore<E> {
             self.memo.clear();
             let (old, own) = (self.owns[slot], entry.fingerprint());
             leaf.change(at, old ^ own);
-            for &(inner, i) in &path {
+            for &(inner, i) in path.iter() {
                 self.inners[inner].change(i, 0, old ^ own);
             }
             self.unindex(old, slot);
@@ -582,10 +594,10 @@ impl<E: RangeEntry> MemStore<E> {
         self.by_own.insert(tag(&own), slot);
         self.owns.push(own);
         self.entries.push(entry);
-        for &(inner, i) in &path {
+        for &(inner, i) in path.iter() {
             self.inners[inner].change(i, 1, own);
         }
-        self.split_up(leaf_id, &path, at + 1 == self.leaves[leaf_id].len());
+        self.split_up(leaf_id, path, at + 1 == self.leaves[leaf_id].len());
         if self.len() >= COMPACT_FROM && self.len() >= 2 * self.compacted_at {
             if self.in_order {
                 self.compacted_at = self.len();
