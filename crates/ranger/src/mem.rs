@@ -38,16 +38,18 @@ const COMPACT_FROM: usize = 1024;
 /// for a key type with [`RangeKey::order_bytes`] a node also holds the bytes all its keys start
 /// with and, for each key, the next 16 bytes as an integer and how many bytes follow the prefix:
 /// a search compares integers in one contiguous array and reads a key itself only where the
-/// integers tie and both keys run past those 16 bytes. The entries
-/// live in an array of their own, read only when an entry is returned; [`MemStore::compact`]
-/// rebuilds the tree from sorted order with that array sorted too.
+/// integers tie and both keys run past those 16 bytes. The entries live in an array of their
+/// own, and a leaf holds no copies of their keys, only the entries' places in that array: a key
+/// is read from its entry where a search needs it whole, and an insert writes no key but the
+/// entry's own. [`MemStore::compact`] rebuilds the tree from sorted order with that array
+/// sorted too.
 ///
 /// It is the reference the property tests check the algorithm with, and a store for tests and
 /// benchmarks. It does not do prefix deletion; a store that needs it wraps or replaces this one.
 pub struct MemStore<E: RangeEntry> {
     /// Chained in key order from `leaves[0]`, the leftmost (a split adds its new leaf to the
     /// right).
-    leaves: Vec<Leaf<E::Key>>,
+    leaves: Vec<Leaf>,
     inners: Vec<Inner<E::Key>>,
     /// An index into `inners` if `height > 0`, else into `leaves`.
     root: usize,
@@ -76,14 +78,22 @@ pub struct MemStore<E: RangeEntry> {
     path: Vec<(usize, usize)>,
 }
 
-/// The sorted keys of a node, with what a search needs to compare them cheaply.
+/// The sorted keys of an inner node, with their [`Hints`].
 #[derive(Clone)]
 struct Keys<K> {
     keys: Vec<K>,
+    hints: Hints,
+}
+
+/// What a search of a node needs to compare its sorted keys cheaply; the keys themselves are
+/// kept elsewhere (in [`Keys`], or in the entries of a leaf) and passed in as `key(i)`, the
+/// key of rank `i` in the node.
+#[derive(Clone)]
+struct Hints {
     /// Bytes every key of the node starts with, if the keys have
     /// [`order_bytes`](RangeKey::order_bytes); `hints` are valid only then.
     prefix: Option<Prefix>,
-    /// `(hints[i], lens[i])`: the [`hint`] of `keys[i]` after `prefix`.
+    /// `(hints[i], lens[i])`: the [`hint`] of key `i` after `prefix`.
     hints: [u128; CAP + 1],
     lens: [u8; CAP + 1],
 }
@@ -115,9 +125,13 @@ impl Prefix {
     }
 }
 
+/// A leaf: the places of its entries, in key order, with their hints and running XOR. Its
+/// keys are its entries' keys (see [`Leaf::key`]).
 #[derive(Clone)]
-struct Leaf<K> {
-    keys: Keys<K>,
+struct Leaf {
+    hints: Hints,
+    /// The number of entries.
+    len: usize,
     /// `xors[i]`: the XOR of the fingerprints of the entries of keys `0..=i`.
     xors: [Fingerprint; CAP + 1],
     /// `slots[i]`: the index in `MemStore::entries` of the entry of key `i`.
@@ -235,32 +249,38 @@ fn hint(bytes: &[u8], at: usize) -> (u128, u8) {
     (u128::from_be_bytes(buf), len)
 }
 
-impl<K: RangeKey> Keys<K> {
-    fn new(mut keys: Vec<K>) -> Self {
-        // Room for every key the node may hold: inserts never reallocate.
-        keys.reserve_exact((CAP + 1).saturating_sub(keys.len()));
-        let mut this = Keys {
-            keys,
+/// The first `i` in `0..n` for which `pred(i)` is false, if `pred` holds for a prefix of
+/// `0..n` only (a binary search).
+fn partition(n: usize, pred: impl Fn(usize) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, n);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pred(mid) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+impl Hints {
+    fn new() -> Self {
+        Hints {
             prefix: None,
             hints: [0; CAP + 1],
             lens: [0; CAP + 1],
-        };
-        this.refresh();
-        this
+        }
     }
 
-    fn len(&self) -> usize {
-        self.keys.len()
-    }
-
-    /// Recomputes the common prefix (that of the first and the last key, as they are sorted)
-    /// and every hint.
-    fn refresh(&mut self) {
+    /// Recomputes the common prefix of the `n` keys (that of the first and the last, as they
+    /// are sorted) and every hint.
+    fn refresh<'k, K: RangeKey + 'k>(&mut self, n: usize, key: impl Fn(usize) -> &'k K) {
         self.prefix = None;
-        let (Some(first), Some(last)) = (self.keys.first(), self.keys.last()) else {
+        let Some(last) = n.checked_sub(1) else {
             return;
         };
-        let (Some(a), Some(b)) = (first.order_bytes(), last.order_bytes()) else {
+        let (Some(a), Some(b)) = (key(0).order_bytes(), key(last).order_bytes()) else {
             return;
         };
         let common = a
@@ -269,8 +289,8 @@ impl<K: RangeKey> Keys<K> {
             .take_while(|(x, y)| x == y)
             .count()
             .min(PREFIX_MAX);
-        for (i, key) in self.keys.iter().enumerate() {
-            let Some(bytes) = key.order_bytes() else {
+        for i in 0..n {
+            let Some(bytes) = key(i).order_bytes() else {
                 return;
             };
             (self.hints[i], self.lens[i]) = hint(bytes, common);
@@ -278,13 +298,17 @@ impl<K: RangeKey> Keys<K> {
         self.prefix = Some(Prefix::new(&a[..common]));
     }
 
-    /// The number of keys below `q` (`inclusive`: not above `q`).
-    fn position(&self, q: &K, inclusive: bool) -> usize {
-        let below = |k: &K| if inclusive { k <= q } else { k < q };
-        let n = self.keys.len();
+    /// The number of the `n` keys below `q` (`inclusive`: not above `q`).
+    fn position<'k, K: RangeKey + 'k>(
+        &self,
+        n: usize,
+        q: &K,
+        inclusive: bool,
+        key: impl Fn(usize) -> &'k K,
+    ) -> usize {
         let (Some(prefix), Some(qb)) = (self.prefix.as_ref().map(Prefix::bytes), q.order_bytes())
         else {
-            return self.keys.partition_point(below);
+            return partition(n, |i| if inclusive { key(i) <= q } else { key(i) < q });
         };
         match qb.get(..prefix.len()).unwrap_or(qb).cmp(prefix) {
             Ordering::Less => return 0,
@@ -301,48 +325,76 @@ impl<K: RangeKey> Keys<K> {
             let order = if usize::from(self.lens[i].min(ql)) <= WINDOW {
                 self.lens[i].cmp(&ql)
             } else {
-                self.keys[i].cmp(q)
+                key(i).cmp(q)
             };
             order.is_lt() || (inclusive && order.is_eq())
         };
         lo + (lo..hi).take_while(counted).count()
     }
 
-    fn insert(&mut self, at: usize, key: K) {
-        let n = self.keys.len();
-        self.keys.insert(at, key);
+    /// Key `at` of the `n` keys is new; the ones from `at` on were `at..n - 1` before.
+    fn insert<'k, K: RangeKey + 'k>(&mut self, at: usize, n: usize, key: impl Fn(usize) -> &'k K) {
         let prefix = self.prefix.as_ref().map(Prefix::bytes);
-        match (prefix, self.keys[at].order_bytes()) {
+        match (prefix, key(at).order_bytes()) {
             // A key that starts with the prefix leaves it common to all.
             (Some(prefix), Some(bytes)) if bytes.starts_with(prefix) => {
-                self.hints.copy_within(at..n, at + 1);
-                self.lens.copy_within(at..n, at + 1);
-                (self.hints[at], self.lens[at]) = hint(bytes, prefix.len());
+                let len = prefix.len();
+                self.hints.copy_within(at..n - 1, at + 1);
+                self.lens.copy_within(at..n - 1, at + 1);
+                (self.hints[at], self.lens[at]) = hint(bytes, len);
             }
-            _ => self.refresh(),
+            _ => self.refresh(n, key),
         }
+    }
+
+    /// Key `at` of the `n` keys is gone. The prefix stays common to the rest.
+    fn remove(&mut self, at: usize, n: usize) {
+        self.hints.copy_within(at + 1..n, at);
+        self.lens.copy_within(at + 1..n, at);
+    }
+}
+
+impl<K: RangeKey> Keys<K> {
+    fn new(mut keys: Vec<K>) -> Self {
+        // Room for every key the node may hold: inserts never reallocate.
+        keys.reserve_exact((CAP + 1).saturating_sub(keys.len()));
+        let mut hints = Hints::new();
+        hints.refresh(keys.len(), |i| &keys[i]);
+        Keys { keys, hints }
+    }
+
+    /// The number of keys below `q` (`inclusive`: not above `q`).
+    fn position(&self, q: &K, inclusive: bool) -> usize {
+        let keys = &self.keys;
+        self.hints.position(keys.len(), q, inclusive, |i| &keys[i])
+    }
+
+    fn insert(&mut self, at: usize, key: K) {
+        self.keys.insert(at, key);
+        let keys = &self.keys;
+        self.hints.insert(at, keys.len(), |i| &keys[i]);
     }
 
     /// Removes key `at`. The prefix stays common to the rest.
     fn remove(&mut self, at: usize) -> K {
-        let n = self.keys.len();
-        self.hints.copy_within(at + 1..n, at);
-        self.lens.copy_within(at + 1..n, at);
+        self.hints.remove(at, self.keys.len());
         self.keys.remove(at)
     }
 
     /// Moves the keys from `at` on into a new `Keys`.
     fn split_off(&mut self, at: usize) -> Keys<K> {
         let right = Keys::new(self.keys.split_off(at));
-        self.refresh();
+        let keys = &self.keys;
+        self.hints.refresh(keys.len(), |i| &keys[i]);
         right
     }
 }
 
-impl<K: RangeKey> Leaf<K> {
+impl Leaf {
     fn empty() -> Self {
         Leaf {
-            keys: Keys::new(Vec::new()),
+            hints: Hints::new(),
+            len: 0,
             xors: [Fingerprint::ZERO; CAP + 1],
             slots: [0; CAP + 1],
             next: NIL,
@@ -350,7 +402,25 @@ impl<K: RangeKey> Leaf<K> {
     }
 
     fn len(&self) -> usize {
-        self.keys.len()
+        self.len
+    }
+
+    /// Key `at`: that of its entry in `entries`.
+    fn key<'e, E: RangeEntry>(&self, entries: &'e Blocks<E>, at: usize) -> &'e E::Key {
+        entries[self.slots[at]].key()
+    }
+
+    /// The number of keys below `q` (`inclusive`: not above `q`).
+    fn position<E: RangeEntry>(&self, entries: &Blocks<E>, q: &E::Key, inclusive: bool) -> usize {
+        let slots = &self.slots;
+        self.hints
+            .position(self.len, q, inclusive, |i| entries[slots[i]].key())
+    }
+
+    /// Recomputes the hints from the entries.
+    fn refresh<E: RangeEntry>(&mut self, entries: &Blocks<E>) {
+        let slots = &self.slots;
+        self.hints.refresh(self.len, |i| entries[slots[i]].key());
     }
 
     /// The XOR of the fingerprints of the first `n` keys.
@@ -367,24 +437,34 @@ impl<K: RangeKey> Leaf<K> {
         (self.len() as u64, self.xor_below(self.len()))
     }
 
-    fn insert(&mut self, at: usize, key: K, own: Fingerprint, slot: usize) {
+    /// Makes the entry at `slot` of `entries`, whose fingerprint is `own`, key `at`.
+    fn insert<E: RangeEntry>(
+        &mut self,
+        entries: &Blocks<E>,
+        at: usize,
+        own: Fingerprint,
+        slot: usize,
+    ) {
         let n = self.len();
-        self.keys.insert(at, key);
         self.slots.copy_within(at..n, at + 1);
         self.slots[at] = slot;
         self.xors.copy_within(at..n, at + 1);
         self.xors[at] = self.xor_below(at) ^ own;
         self.xors[at + 1..=n].iter_mut().for_each(|x| *x ^= own);
+        self.len = n + 1;
+        let slots = &self.slots;
+        self.hints.insert(at, n + 1, |i| entries[slots[i]].key());
     }
 
     /// Removes key `at`; returns its slot and fingerprint.
     fn remove(&mut self, at: usize) -> (usize, Fingerprint) {
         let n = self.len();
         let (slot, own) = (self.slots[at], self.own(at));
-        self.keys.remove(at);
+        self.hints.remove(at, n);
         self.slots.copy_within(at + 1..n, at);
         self.xors.copy_within(at + 1..n, at);
         self.xors[at..n - 1].iter_mut().for_each(|x| *x ^= own);
+        self.len = n - 1;
         (slot, own)
     }
 
@@ -395,14 +475,21 @@ impl<K: RangeKey> Leaf<K> {
     }
 
     /// Moves the keys from `at` on into a new leaf, returned; the caller links it in.
-    fn split(&mut self, at: usize) -> Leaf<K> {
+    fn split<E: RangeEntry>(&mut self, entries: &Blocks<E>, at: usize) -> Leaf {
         let n = self.len();
         let base = self.xor_below(at);
         let mut right = Leaf::empty();
-        right.keys = self.keys.split_off(at);
+        right.len = n - at;
         right.slots[..n - at].copy_from_slice(&self.slots[at..n]);
         for (r, x) in right.xors.iter_mut().zip(&self.xors[at..n]) {
             *r = *x ^ base;
+        }
+        right.refresh(entries);
+        self.len = at;
+        // The prefix stays common to what is left, so the hints stay right; with more keys
+        // gone, a longer prefix may now be common and tell them apart better.
+        if at + 1 < n {
+            self.refresh(entries);
         }
         right
     }
@@ -590,10 +677,11 @@ impl<E: RangeEntry> MemStore<E> {
         }
         self.memo.clear();
         let (slot, own) = (self.entries.len(), entry.fingerprint());
-        leaf.insert(at, entry.key().clone(), own, slot);
         self.by_own.insert(tag(&own), slot);
         self.owns.push(own);
+        // In the array first: the leaf reads the new key from there.
         self.entries.push(entry);
+        self.leaves[leaf_id].insert(&self.entries, at, own, slot);
         for &(inner, i) in path.iter() {
             self.inners[inner].change(i, 1, own);
         }
@@ -624,8 +712,8 @@ impl<E: RangeEntry> MemStore<E> {
             node = inner.children[last];
         }
         let leaf = &self.leaves[node];
-        match leaf.keys.keys.last() {
-            Some(max) => (max < key).then_some((node, leaf.len())),
+        match leaf.len().checked_sub(1) {
+            Some(last) => (leaf.key(&self.entries, last) < key).then_some((node, leaf.len())),
             // An empty store that is a single leaf takes any key there.
             None => (self.height == 0).then_some((node, 0)),
         }
@@ -719,23 +807,19 @@ impl<E: RangeEntry> MemStore<E> {
         for start in (0..len).step_by(FILL) {
             let chunk = start..len.min(start + FILL);
             let mut leaf = Leaf::empty();
-            leaf.keys = Keys::new(
-                chunk
-                    .clone()
-                    .map(|s| self.entries[s].key().clone())
-                    .collect(),
-            );
             let mut acc = Fingerprint::ZERO;
             for (k, slot) in chunk.enumerate() {
                 acc ^= self.owns[slot];
                 leaf.xors[k] = acc;
                 leaf.slots[k] = slot;
+                leaf.len = k + 1;
             }
+            leaf.refresh(&self.entries);
             let id = self.leaves.len();
             if let Some(prev) = self.leaves.last_mut() {
                 prev.next = id;
             }
-            level.push((id, leaf.total(), leaf.keys.keys[0].clone()));
+            level.push((id, leaf.total(), leaf.key(&self.entries, 0).clone()));
             self.leaves.push(leaf);
         }
         if self.leaves.is_empty() {
@@ -774,10 +858,10 @@ impl<E: RangeEntry> MemStore<E> {
         }
         let new_id = self.leaves.len();
         let leaf = &mut self.leaves[leaf_id];
-        let mut right = leaf.split(if appended { n - 1 } else { n / 2 });
+        let mut right = leaf.split(&self.entries, if appended { n - 1 } else { n / 2 });
         right.next = leaf.next;
         leaf.next = new_id;
-        let mut sep = right.keys.keys[0].clone();
+        let mut sep = right.key(&self.entries, 0).clone();
         let mut total = right.total();
         let mut child = new_id;
         self.leaves.push(right);
@@ -815,10 +899,14 @@ impl<E: RangeEntry> MemStore<E> {
     /// Where `key` is or would be: its leaf, its position there and whether it is there; with
     /// `path`, records the inner nodes on the way and the child taken in each.
     fn locate(&self, key: &E::Key, path: Option<&mut Vec<(usize, usize)>>) -> (usize, usize, bool) {
-        let leaf = self.descend(key, path);
-        let keys = &self.leaves[leaf].keys;
-        let at = keys.position(key, false);
-        (leaf, at, keys.keys.get(at) == Some(key))
+        let id = self.descend(key, path);
+        let leaf = &self.leaves[id];
+        let at = leaf.position(&self.entries, key, false);
+        (
+            id,
+            at,
+            at < leaf.len() && leaf.key(&self.entries, at) == key,
+        )
     }
 
     /// Forgets that `own` is the fingerprint of the entry at `slot`, unless another entry has
@@ -865,7 +953,7 @@ impl<E: RangeEntry> MemStore<E> {
             node = inner.children[i];
         }
         let leaf = &self.leaves[node];
-        let at = leaf.keys.position(key, false);
+        let at = leaf.position(&self.entries, key, false);
         (rank + at as u64, acc ^ leaf.xor_below(at))
     }
 
@@ -911,7 +999,7 @@ impl<E: RangeEntry> MemStore<E> {
         }
         let leaf = &self.leaves[node];
         let at = usize::try_from(rank).ok().filter(|&at| at < leaf.len())?;
-        Some((&leaf.keys.keys[at], acc ^ leaf.xor_below(at)))
+        Some((leaf.key(&self.entries, at), acc ^ leaf.xor_below(at)))
     }
 }
 
@@ -1047,11 +1135,12 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
         };
         while leaf != NIL {
             let l = &self.leaves[leaf];
-            for (key, &slot) in l.keys.keys[at..].iter().zip(&l.slots[at..]) {
-                if interval.end().is_some_and(|end| key >= end) {
+            for &slot in l.slots.get(at..l.len()).unwrap_or_default() {
+                let entry = &self.entries[slot];
+                if interval.end().is_some_and(|end| entry.key() >= end) {
                     return Ok(());
                 }
-                if f(self.entries[slot].clone()).is_break() {
+                if f(entry.clone()).is_break() {
                     return Ok(());
                 }
             }
