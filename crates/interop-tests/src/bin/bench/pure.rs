@@ -155,10 +155,13 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
          differences {}, echoes {}) over `ranger::MemStore`, moving whole signed entries; each run starts from clones of \
          one store built by inserts (a clone is compacted: packed nodes and the entries in key order, \
          as a store is after `MemStore::compact`, which inserts run whenever the store has \
-         doubled). negentropy {}: \
+         doubled, unless each added a key above all others and left it packed and in order \
+         already). negentropy {}: \
          `NegentropyStorageVector` of (timestamp, 32-byte entry hash) with a frame limit of \
          {BUDGET} bytes; it reconciles ids only (the entries would take one more exchange, \
-         not counted), so its \"moved\" column counts ids found. Messages counts both \
+         not counted), so its \"moved\" column counts ids found. docsync's receiving side \
+         also hashes every entry it gets (its BLAKE3 fingerprint) and stores it; negentropy \
+         is handed its ids and stores nothing, which is most of the gap in a bootstrap. Messages counts both \
          directions (a round trip is two). The differences are entries newer than every \
          shared one, as what a peer lacks usually is: negentropy orders by timestamp, so they \
          lie together at the end of its order, while docsync's order (by key, the protocol's) \
