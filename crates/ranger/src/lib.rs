@@ -42,6 +42,7 @@ mod entry;
 mod fingerprint;
 mod mem;
 mod message;
+mod own_index;
 mod range;
 mod session;
 mod store;

@@ -1,13 +1,12 @@
 //! An in-memory store that answers every range query in O(log n).
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::fmt;
-use std::hash::{BuildHasher, Hasher, RandomState};
 use std::ops::ControlFlow;
 
 use crate::blocks::Blocks;
+use crate::own_index::OwnIndex;
 use crate::{Fingerprint, Interval, Range, RangeEntry, RangeKey, Store, Summary};
 
 /// The most keys a leaf holds, and the most children an inner node has, between changes. The
@@ -29,8 +28,8 @@ const COMPACT_FROM: usize = 1024;
 ///   descent per bound (or per rank), with O(1) aggregate work per level, since the prefix
 ///   arrays say at once what lies left of the child it goes down to; [`Store::pivots`] takes
 ///   one descent per pivot and no key comparisons;
-/// * a hash map from each entry's fingerprint to its entry answers
-///   [`Store::entry_by_fingerprint`] in O(1);
+/// * an index from each entry's fingerprint to its place (a table of 4-byte slots, linear
+///   probing, at most half full) answers [`Store::entry_by_fingerprint`] in expected O(1);
 /// * [`Store::insert`] is last-write-wins: a new key is added; an existing key is replaced only if
 ///   the new value is strictly greater.
 ///
@@ -60,8 +59,8 @@ pub struct MemStore<E: RangeEntry> {
     entries: Blocks<E>,
     /// `owns[i]` is the fingerprint of `entries[i]`.
     owns: Blocks<Fingerprint>,
-    /// The entry of each entry fingerprint.
-    by_own: HashMap<u64, usize, TagHash>,
+    /// The slot of each entry fingerprint.
+    by_own: OwnIndex,
     /// The number of entries at the last compaction.
     compacted_at: usize,
     /// Every insert since the last compaction added a key above all others, and nothing was
@@ -152,81 +151,6 @@ struct Inner<K> {
     xors: [Fingerprint; CAP + 1],
     /// The number of children.
     len: usize,
-}
-
-/// The key of an entry fingerprint in `MemStore::by_own`: its first 8 bytes (fingerprints are
-/// hashes). Two entries whose fingerprints share them keep one index slot between them, and the
-/// other is not found by its fingerprint, which only costs the lone-difference shortcut; every
-/// hit is checked against the full fingerprint.
-fn tag(fingerprint: &Fingerprint) -> u64 {
-    let mut head = [0u8; 8];
-    head.copy_from_slice(&fingerprint.as_bytes()[..8]);
-    u64::from_le_bytes(head)
-}
-
-/// The hasher of `MemStore::by_own`: one multiplication per [`tag`] instead of SipHash's
-/// rounds. Tags of honest entries are uniform already, but a peer can grind entries whose tags
-/// agree in the bits a table indexes with; mixing each tag with two keys drawn for the store
-/// (from the standard library's random hasher) leaves it nothing to aim at.
-#[derive(Clone)]
-struct TagHash {
-    k0: u64,
-    k1: u64,
-}
-
-impl Default for TagHash {
-    fn default() -> Self {
-        let random = RandomState::new();
-        TagHash {
-            k0: random.hash_one(0u8),
-            // Odd, so that the multiplication loses no bits.
-            k1: random.hash_one(1u8) | 1,
-        }
-    }
-}
-
-impl BuildHasher for TagHash {
-    type Hasher = TagHasher;
-
-    fn build_hasher(&self) -> TagHasher {
-        TagHasher {
-            keys: self.clone(),
-            state: 0,
-        }
-    }
-}
-
-/// See [`TagHash`].
-struct TagHasher {
-    keys: TagHash,
-    state: u64,
-}
-
-impl TagHasher {
-    /// Mixes `word` into the state: the 128-bit product of the keyed word and the other key,
-    /// its halves XORed together.
-    fn mix(&mut self, word: u64) {
-        let product = u128::from(self.state ^ word ^ self.keys.k0) * u128::from(self.keys.k1);
-        self.state = (product as u64) ^ ((product >> 64) as u64);
-    }
-}
-
-impl Hasher for TagHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.mix(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, word: u64) {
-        self.mix(word);
-    }
-
-    fn finish(&self) -> u64 {
-        self.state
-    }
 }
 
 /// How many bytes of a key after its node's prefix a hint holds.
@@ -580,7 +504,7 @@ impl<E: RangeEntry> Default for MemStore<E> {
             height: 0,
             entries: Blocks::default(),
             owns: Blocks::default(),
-            by_own: HashMap::default(),
+            by_own: OwnIndex::default(),
             compacted_at: 0,
             in_order: true,
             memo: Vec::new(),
@@ -599,16 +523,9 @@ impl<E: RangeEntry> Clone for MemStore<E> {
     /// The copy is compacted (see [`MemStore::compact`]): built from the entries in key order.
     fn clone(&self) -> Self {
         let mut copy = MemStore::new();
-        // `place[slot]`: where the entry at `slot` goes in the copy.
-        let mut place = vec![NIL; self.entries.len()];
         for slot in self.slots_in_order() {
-            place[slot] = copy.entries.len();
             copy.entries.push(self.entries[slot].clone());
             copy.owns.push(self.owns[slot]);
-        }
-        copy.by_own = self.by_own.clone();
-        for slot in copy.by_own.values_mut() {
-            *slot = place[*slot];
         }
         copy.build();
         copy
@@ -669,16 +586,16 @@ impl<E: RangeEntry> MemStore<E> {
             for &(inner, i) in path.iter() {
                 self.inners[inner].change(i, 0, old ^ own);
             }
-            self.unindex(old, slot);
-            self.by_own.insert(tag(&own), slot);
+            self.by_own.remove(slot, &self.owns);
             self.owns[slot] = own;
+            self.by_own.insert(slot, &self.owns);
             self.entries[slot] = entry;
             return true;
         }
         self.memo.clear();
         let (slot, own) = (self.entries.len(), entry.fingerprint());
-        self.by_own.insert(tag(&own), slot);
         self.owns.push(own);
+        self.by_own.insert(slot, &self.owns);
         // In the array first: the leaf reads the new key from there.
         self.entries.push(entry);
         self.leaves[leaf_id].insert(&self.entries, at, own, slot);
@@ -734,20 +651,20 @@ impl<E: RangeEntry> MemStore<E> {
         for &(inner, i) in &path {
             self.inners[inner].change(i, -1, own);
         }
-        self.unindex(own, slot);
+        self.by_own.remove(slot, &self.owns);
         let last = self.entries.len() - 1;
         if slot != last {
-            // The last entry moves into the freed slot; repoint its key and fingerprint.
+            // The last entry moves into the freed slot; repoint its leaf, and index it there
+            // once its fingerprint is.
             let (moved_leaf, pos, _) = self.locate(self.entries[last].key(), None);
             self.leaves[moved_leaf].slots[pos] = slot;
-            if let Some(s) = self.by_own.get_mut(&tag(&self.owns[last]))
-                && *s == last
-            {
-                *s = slot;
-            }
+            self.by_own.remove(last, &self.owns);
         }
         self.owns.swap_remove(slot);
         let removed = self.entries.swap_remove(slot)?;
+        if slot != last {
+            self.by_own.insert(slot, &self.owns);
+        }
         if self.len() < self.compacted_at / 2 {
             self.compact();
         }
@@ -767,9 +684,6 @@ impl<E: RangeEntry> MemStore<E> {
         let mut place = vec![NIL; self.entries.len()];
         for (new, slot) in self.slots_in_order().enumerate() {
             place[slot] = new;
-        }
-        for slot in self.by_own.values_mut() {
-            *slot = place[*slot];
         }
         for i in 0..place.len() {
             while place[i] != i {
@@ -799,6 +713,7 @@ impl<E: RangeEntry> MemStore<E> {
         self.memo.clear();
         self.compacted_at = self.entries.len();
         self.in_order = true;
+        self.by_own.reindex(&self.owns);
         self.leaves.clear();
         self.inners.clear();
         // (node, its count and XOR, its first key) of the level being built.
@@ -907,15 +822,6 @@ impl<E: RangeEntry> MemStore<E> {
             at,
             at < leaf.len() && leaf.key(&self.entries, at) == key,
         )
-    }
-
-    /// Forgets that `own` is the fingerprint of the entry at `slot`, unless another entry has
-    /// taken its place in the index.
-    fn unindex(&mut self, own: Fingerprint, slot: usize) {
-        let tag = tag(&own);
-        if self.by_own.get(&tag) == Some(&slot) {
-            self.by_own.remove(&tag);
-        }
     }
 
     /// The leaf where `key` is or would be; with `path`, records the inner nodes on the way
@@ -1156,9 +1062,8 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
     fn entry_by_fingerprint(&mut self, fingerprint: &Fingerprint) -> Result<Option<E>, Infallible> {
         Ok(self
             .by_own
-            .get(&tag(fingerprint))
-            .filter(|&&slot| self.owns.get(slot) == Some(fingerprint))
-            .and_then(|&slot| self.entries.get(slot))
+            .get(fingerprint, &self.owns)
+            .and_then(|slot| self.entries.get(slot))
             .cloned())
     }
 }

@@ -1,0 +1,232 @@
+//! The index of [`MemStore`](crate::MemStore) from each entry's own fingerprint to its slot.
+
+use std::hash::{BuildHasher, RandomState};
+
+use crate::Fingerprint;
+use crate::blocks::Blocks;
+
+/// An empty bucket.
+const EMPTY: u32 = u32::MAX;
+
+/// The fewest buckets a table has once it holds anything.
+const MIN_BUCKETS: usize = 16;
+
+/// Slots from `0` up to (not including) this are indexed; an entry in a later slot is not
+/// found by its fingerprint, which only costs the lone-difference shortcut.
+const INDEXED: usize = EMPTY as usize;
+
+/// Open addressing with linear probing over a power-of-two table of slots, at most half full.
+///
+/// A bucket holds only a slot (4 bytes, where a map from 8-byte tags to slots takes 16): the
+/// fingerprint it stands for is `owns[slot]`, which every operation is given and reads where it
+/// probes. So an insert touches one cache line of a small table, and two entries whose
+/// fingerprints agree in any number of bytes are both found.
+///
+/// The bucket of a fingerprint comes from its first 8 bytes mixed with two keys drawn for the
+/// index (from the standard library's random hasher): fingerprints are hashes, but a peer can
+/// grind entries whose first bytes agree in the bits a table indexes with, and without the keys
+/// it cannot know which bits those are.
+///
+/// Invariant: every slot below `min(owns.len(), INDEXED)` is in the table exactly once, and
+/// nothing else is.
+#[derive(Clone)]
+pub(crate) struct OwnIndex {
+    buckets: Vec<u32>,
+    len: usize,
+    k0: u64,
+    k1: u64,
+}
+
+impl Default for OwnIndex {
+    fn default() -> Self {
+        let random = RandomState::new();
+        OwnIndex {
+            buckets: Vec::new(),
+            len: 0,
+            k0: random.hash_one(0u8),
+            // Odd, so that the multiplication loses no bits.
+            k1: random.hash_one(1u8) | 1,
+        }
+    }
+}
+
+impl OwnIndex {
+    /// The bucket where the search for `fingerprint` starts; the table is not empty.
+    fn home(&self, fingerprint: &Fingerprint) -> usize {
+        let mut head = [0u8; 8];
+        head.copy_from_slice(&fingerprint.as_bytes()[..8]);
+        let word = u64::from_le_bytes(head) ^ self.k0;
+        // The 128-bit product, its halves folded together: every bit of it depends on every
+        // bit of the word.
+        let product = u128::from(word) * u128::from(self.k1);
+        let mixed = (product as u64) ^ ((product >> 64) as u64);
+        (mixed as usize) & (self.buckets.len() - 1)
+    }
+
+    /// The bucket after `i`, wrapping around.
+    fn next(&self, i: usize) -> usize {
+        (i + 1) & (self.buckets.len() - 1)
+    }
+
+    /// The slot of the entry whose fingerprint is `fingerprint`, if any.
+    pub(crate) fn get(
+        &self,
+        fingerprint: &Fingerprint,
+        owns: &Blocks<Fingerprint>,
+    ) -> Option<usize> {
+        if self.buckets.is_empty() {
+            return None;
+        }
+        let mut i = self.home(fingerprint);
+        loop {
+            let slot = self.buckets[i];
+            if slot == EMPTY {
+                return None;
+            }
+            let slot = slot as usize;
+            if owns.get(slot) == Some(fingerprint) {
+                return Some(slot);
+            }
+            i = self.next(i);
+        }
+    }
+
+    /// Adds `slot`, whose fingerprint is `owns[slot]`.
+    pub(crate) fn insert(&mut self, slot: usize, owns: &Blocks<Fingerprint>) {
+        if slot >= INDEXED {
+            return;
+        }
+        if 2 * (self.len + 1) > self.buckets.len() {
+            // Every other slot is in the table and `slot` is in `owns`: rebuilding from
+            // `owns` adds it too.
+            let buckets = (2 * self.buckets.len()).max(MIN_BUCKETS);
+            return self.rebuild(buckets, owns);
+        }
+        self.place(slot as u32, &owns[slot]);
+    }
+
+    /// Puts `slot` in the first empty bucket from the home of `fingerprint` on.
+    fn place(&mut self, slot: u32, fingerprint: &Fingerprint) {
+        let mut i = self.home(fingerprint);
+        while self.buckets[i] != EMPTY {
+            i = self.next(i);
+        }
+        self.buckets[i] = slot;
+        self.len += 1;
+    }
+
+    /// Removes `slot`, whose fingerprint is still `owns[slot]`.
+    pub(crate) fn remove(&mut self, slot: usize, owns: &Blocks<Fingerprint>) {
+        if slot >= INDEXED || self.buckets.is_empty() {
+            return;
+        }
+        let mut i = self.home(&owns[slot]);
+        while self.buckets[i] != slot as u32 {
+            if self.buckets[i] == EMPTY {
+                return;
+            }
+            i = self.next(i);
+        }
+        // Backward-shift deletion: every later slot of the run whose search passes the hole
+        // moves into it, until the run ends; no tombstones are left.
+        let mask = self.buckets.len() - 1;
+        let mut j = i;
+        loop {
+            j = self.next(j);
+            let moved = self.buckets[j];
+            if moved == EMPTY {
+                break;
+            }
+            let home = self.home(&owns[moved as usize]);
+            // The hole at `i` lies on the way from `home` to `j`.
+            if j.wrapping_sub(home) & mask >= j.wrapping_sub(i) & mask {
+                self.buckets[i] = moved;
+                i = j;
+            }
+        }
+        self.buckets[i] = EMPTY;
+        self.len -= 1;
+    }
+
+    /// Starts over with every indexed slot of `owns`, in a table sized for them.
+    pub(crate) fn reindex(&mut self, owns: &Blocks<Fingerprint>) {
+        self.rebuild(0, owns);
+    }
+
+    /// Makes the table `buckets` long (at least) and puts every indexed slot of `owns` in it.
+    fn rebuild(&mut self, buckets: usize, owns: &Blocks<Fingerprint>) {
+        let indexed = owns.len().min(INDEXED);
+        let buckets = buckets
+            .max((2 * indexed).next_power_of_two())
+            .max(MIN_BUCKETS);
+        self.buckets.clear();
+        self.buckets.resize(buckets, EMPTY);
+        self.len = 0;
+        for slot in 0..indexed {
+            self.place(slot as u32, &owns[slot]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fingerprint whose first 8 bytes are `first` and whose last two are `i`.
+    fn fingerprint(first: u8, i: u16) -> Fingerprint {
+        let mut bytes = [first; 32];
+        bytes[30..].copy_from_slice(&i.to_be_bytes());
+        Fingerprint(bytes)
+    }
+
+    fn check(index: &OwnIndex, owns: &Blocks<Fingerprint>, present: &[bool]) {
+        for (slot, &there) in present.iter().enumerate() {
+            assert_eq!(
+                index.get(&owns[slot], owns),
+                there.then_some(slot),
+                "slot {slot}"
+            );
+        }
+        assert_eq!(index.len, present.iter().filter(|&&p| p).count());
+    }
+
+    /// With keys that do not mix (`k0 = 0`, `k1 = 1`), a bucket is the first 8 bytes of the
+    /// fingerprint: three groups of 100 fingerprints start at the last bucket (their run wraps
+    /// around), at the first (the two runs merge) and at bucket 257. Removals in an order
+    /// unrelated to the runs must leave every other slot found, and the removed ones not.
+    #[test]
+    fn removals_from_runs_that_wrap_and_merge_keep_the_rest_found() {
+        let firsts = [0xff, 0x00, 0x01];
+        let mut owns = Blocks::default();
+        let mut index = OwnIndex {
+            buckets: Vec::new(),
+            len: 0,
+            k0: 0,
+            k1: 1,
+        };
+        // As the store does: a slot's fingerprint goes in first, then the slot.
+        for i in 0..300u16 {
+            owns.push(fingerprint(firsts[usize::from(i % 3)], i));
+            index.insert(usize::from(i), &owns);
+        }
+        assert_eq!(index.buckets.len(), 1024);
+        let mut present = vec![true; 300];
+        check(&index, &owns, &present);
+        for (step, slot) in (0..300).map(|i| (i * 37) % 300).enumerate() {
+            if step % 4 == 3 {
+                continue;
+            }
+            index.remove(slot, &owns);
+            present[slot] = false;
+            if step % 20 == 0 {
+                check(&index, &owns, &present);
+            }
+        }
+        check(&index, &owns, &present);
+        // Removing what is not there changes nothing.
+        index.remove(0, &owns);
+        check(&index, &owns, &present);
+        index.reindex(&owns);
+        check(&index, &owns, &[true; 300]);
+    }
+}
