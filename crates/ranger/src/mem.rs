@@ -29,7 +29,8 @@ const COMPACT_FROM: usize = 1024;
 ///   arrays say at once what lies left of the child it goes down to; [`Store::pivots`] takes
 ///   one descent per pivot and no key comparisons;
 /// * an index from each entry's fingerprint to its place (a table of 4-byte slots, linear
-///   probing, at most half full) answers [`Store::entry_by_fingerprint`] in expected O(1);
+///   probing, at most half full) answers [`Store::entry_by_fingerprint`] in expected amortized
+///   O(1): the entries added since the last lookup are indexed first, in one pass;
 /// * [`Store::insert`] is last-write-wins: a new key is added; an existing key is replaced only if
 ///   the new value is strictly greater.
 ///
@@ -661,6 +662,7 @@ impl<E: RangeEntry> MemStore<E> {
             self.by_own.remove(last, &self.owns);
         }
         self.owns.swap_remove(slot);
+        self.by_own.truncate(last);
         let removed = self.entries.swap_remove(slot)?;
         if slot != last {
             self.by_own.insert(slot, &self.owns);

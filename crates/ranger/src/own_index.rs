@@ -27,12 +27,20 @@ const INDEXED: usize = EMPTY as usize;
 /// grind entries whose first bytes agree in the bits a table indexes with, and without the keys
 /// it cannot know which bits those are.
 ///
-/// Invariant: every slot below `min(owns.len(), INDEXED)` is in the table exactly once, and
-/// nothing else is.
+/// Slots are indexed lazily: a slot appended to `owns` waits until the next [`get`](Self::get),
+/// which places every waiting slot in one loop. A store filled by a peer appends far more often
+/// than it looks up, and a loop of independent placements overlaps its cache misses where one
+/// placement per insert, between other work, waits for each.
+///
+/// Invariant (between the store's calls): the table holds every slot below `upto` exactly once
+/// and nothing else, and `upto <= min(owns.len(), INDEXED)`; the slots from `upto` on wait.
 #[derive(Clone)]
 pub(crate) struct OwnIndex {
     buckets: Vec<u32>,
+    /// The number of slots in the table.
     len: usize,
+    /// The slots below this are in the table; those from it on are not yet.
+    upto: usize,
     k0: u64,
     k1: u64,
 }
@@ -43,6 +51,7 @@ impl Default for OwnIndex {
         OwnIndex {
             buckets: Vec::new(),
             len: 0,
+            upto: 0,
             k0: random.hash_one(0u8),
             // Odd, so that the multiplication loses no bits.
             k1: random.hash_one(1u8) | 1,
@@ -68,12 +77,14 @@ impl OwnIndex {
         (i + 1) & (self.buckets.len() - 1)
     }
 
-    /// The slot of the entry whose fingerprint is `fingerprint`, if any.
+    /// The slot of the entry whose fingerprint is `fingerprint`, if any. Places the waiting
+    /// slots first.
     pub(crate) fn get(
-        &self,
+        &mut self,
         fingerprint: &Fingerprint,
         owns: &Blocks<Fingerprint>,
     ) -> Option<usize> {
+        self.catch_up(owns);
         if self.buckets.is_empty() {
             return None;
         }
@@ -91,18 +102,38 @@ impl OwnIndex {
         }
     }
 
-    /// Adds `slot`, whose fingerprint is `owns[slot]`.
+    /// `owns[slot]` was set: `slot` was appended, or its fingerprint rewritten after
+    /// [`remove`](Self::remove). An appended slot waits for the next [`get`](Self::get); a
+    /// rewritten one that was in the table goes back in now.
     pub(crate) fn insert(&mut self, slot: usize, owns: &Blocks<Fingerprint>) {
-        if slot >= INDEXED {
+        if slot < self.upto {
+            // `remove` took it out, so the table has room for it.
+            self.place(slot as u32, &owns[slot]);
+        }
+    }
+
+    /// `owns` was cut to `len` slots: those from `len` on, taken out of the table by
+    /// [`remove`](Self::remove) before, no longer exist.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.upto = self.upto.min(len);
+    }
+
+    /// Places every waiting slot, growing the table first if they would fill it over half.
+    fn catch_up(&mut self, owns: &Blocks<Fingerprint>) {
+        let indexed = owns.len().min(INDEXED);
+        if self.upto >= indexed {
             return;
         }
-        if 2 * (self.len + 1) > self.buckets.len() {
-            // Every other slot is in the table and `slot` is in `owns`: rebuilding from
-            // `owns` adds it too.
+        if 2 * (self.len + indexed - self.upto) > self.buckets.len() {
+            // Every slot below `upto` is in the table and the waiting ones are in `owns`:
+            // rebuilding from `owns` places them all.
             let buckets = (2 * self.buckets.len()).max(MIN_BUCKETS);
             return self.rebuild(buckets, owns);
         }
-        self.place(slot as u32, &owns[slot]);
+        for slot in self.upto..indexed {
+            self.place(slot as u32, &owns[slot]);
+        }
+        self.upto = indexed;
     }
 
     /// Puts `slot` in the first empty bucket from the home of `fingerprint` on.
@@ -115,9 +146,10 @@ impl OwnIndex {
         self.len += 1;
     }
 
-    /// Removes `slot`, whose fingerprint is still `owns[slot]`.
+    /// Takes `slot`, whose fingerprint is still `owns[slot]`, out of the table (a waiting slot
+    /// is not in it): its fingerprint is about to change, or the slot to go.
     pub(crate) fn remove(&mut self, slot: usize, owns: &Blocks<Fingerprint>) {
-        if slot >= INDEXED || self.buckets.is_empty() {
+        if slot >= self.upto || self.buckets.is_empty() {
             return;
         }
         let mut i = self.home(&owns[slot]);
@@ -165,6 +197,7 @@ impl OwnIndex {
         for slot in 0..indexed {
             self.place(slot as u32, &owns[slot]);
         }
+        self.upto = indexed;
     }
 }
 
@@ -179,7 +212,18 @@ mod tests {
         Fingerprint(bytes)
     }
 
-    fn check(index: &OwnIndex, owns: &Blocks<Fingerprint>, present: &[bool]) {
+    /// An index whose keys do not mix: a bucket is the first 8 bytes of the fingerprint.
+    fn unmixed() -> OwnIndex {
+        OwnIndex {
+            buckets: Vec::new(),
+            len: 0,
+            upto: 0,
+            k0: 0,
+            k1: 1,
+        }
+    }
+
+    fn check(index: &mut OwnIndex, owns: &Blocks<Fingerprint>, present: &[bool]) {
         for (slot, &there) in present.iter().enumerate() {
             assert_eq!(
                 index.get(&owns[slot], owns),
@@ -198,20 +242,17 @@ mod tests {
     fn removals_from_runs_that_wrap_and_merge_keep_the_rest_found() {
         let firsts = [0xff, 0x00, 0x01];
         let mut owns = Blocks::default();
-        let mut index = OwnIndex {
-            buckets: Vec::new(),
-            len: 0,
-            k0: 0,
-            k1: 1,
-        };
+        let mut index = unmixed();
         // As the store does: a slot's fingerprint goes in first, then the slot.
         for i in 0..300u16 {
             owns.push(fingerprint(firsts[usize::from(i % 3)], i));
             index.insert(usize::from(i), &owns);
         }
-        assert_eq!(index.buckets.len(), 1024);
+        // Nothing is placed before the first lookup, which places all 300.
+        assert!(index.buckets.is_empty());
         let mut present = vec![true; 300];
-        check(&index, &owns, &present);
+        check(&mut index, &owns, &present);
+        assert_eq!(index.buckets.len(), 1024);
         for (step, slot) in (0..300).map(|i| (i * 37) % 300).enumerate() {
             if step % 4 == 3 {
                 continue;
@@ -219,14 +260,78 @@ mod tests {
             index.remove(slot, &owns);
             present[slot] = false;
             if step % 20 == 0 {
-                check(&index, &owns, &present);
+                check(&mut index, &owns, &present);
             }
         }
-        check(&index, &owns, &present);
+        check(&mut index, &owns, &present);
         // Removing what is not there changes nothing.
         index.remove(0, &owns);
-        check(&index, &owns, &present);
+        check(&mut index, &owns, &present);
         index.reindex(&owns);
-        check(&index, &owns, &[true; 300]);
+        check(&mut index, &owns, &[true; 300]);
+    }
+
+    /// The store's own sequence of calls (append; rewrite; remove by moving the last slot into
+    /// the hole), in a random order with lookups in between, so that slots wait, are rewritten
+    /// or removed while they wait, and are placed by whichever lookup comes next. Fingerprints
+    /// start with one of four bytes, so runs are long. After every lookup, every slot must be
+    /// found at its place and a fingerprint no slot has must not be.
+    #[test]
+    fn waiting_slots_that_are_rewritten_or_removed_are_found_as_they_are_now() {
+        let mut owns: Blocks<Fingerprint> = Blocks::default();
+        let mut index = unmixed();
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut random = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let mut fresh = 0u16;
+        let mut new_fingerprint = |random: &mut dyn FnMut(usize) -> usize| {
+            fresh += 1;
+            fingerprint(random(4) as u8, fresh)
+        };
+        let mut lookups = 0;
+        for _ in 0..4_000 {
+            match random(10) {
+                0..=4 => {
+                    owns.push(new_fingerprint(&mut random));
+                    index.insert(owns.len() - 1, &owns);
+                }
+                5 if !owns.is_empty() => {
+                    let slot = random(owns.len());
+                    index.remove(slot, &owns);
+                    owns[slot] = new_fingerprint(&mut random);
+                    index.insert(slot, &owns);
+                }
+                6 | 7 if !owns.is_empty() => {
+                    let slot = random(owns.len());
+                    let last = owns.len() - 1;
+                    index.remove(slot, &owns);
+                    if slot != last {
+                        index.remove(last, &owns);
+                    }
+                    owns.swap_remove(slot);
+                    index.truncate(last);
+                    if slot != last {
+                        index.insert(slot, &owns);
+                    }
+                }
+                _ => {
+                    lookups += 1;
+                    for slot in 0..owns.len() {
+                        assert_eq!(index.get(&owns[slot], &owns), Some(slot));
+                    }
+                    assert_eq!(index.len, owns.len());
+                    assert_eq!(index.get(&fingerprint(0, 0), &owns), None);
+                }
+            }
+        }
+        assert!(
+            lookups > 200 && owns.len() > 100,
+            "{lookups} lookups, {} slots",
+            owns.len()
+        );
     }
 }

@@ -73,6 +73,9 @@ enum Op {
     /// Removes every key `k` with `k % 8 != keep`: the store shrinks fast.
     Thin(u16),
     Compact,
+    /// Looks key `k`'s entry up by its fingerprint, and by that of each other value: entries
+    /// added since the last lookup are indexed by the next one.
+    Find(u16),
 }
 
 fn ops() -> impl Strategy<Value = Vec<Op>> {
@@ -82,6 +85,7 @@ fn ops() -> impl Strategy<Value = Vec<Op>> {
         200 => (0u16..4000).prop_map(Op::Remove),
         2 => (0u16..8).prop_map(Op::Thin),
         2 => Just(Op::Compact),
+        20 => (0u16..4000).prop_map(Op::Find),
     ];
     prop::collection::vec(op, 0..4000)
 }
@@ -117,6 +121,16 @@ fn check<E: RangeEntry>(
                 }
             }
             Op::Compact => store.compact(),
+            Op::Find(k) => {
+                let stored = model.get(&key(k)).map(|(v, _)| *v);
+                for v in 0..4 {
+                    let found = store
+                        .entry_by_fingerprint(&entry(k, v).fingerprint())
+                        .unwrap();
+                    let want = (stored == Some(v)).then_some((key(k), v));
+                    prop_assert_eq!(found.map(|e| (e.key().clone(), value(&e))), want);
+                }
+            }
         }
     }
     // Half the cases go on with a copy (built anew from sorted order): it must answer the same.
@@ -207,9 +221,9 @@ fn ranges() -> impl Strategy<Value = Vec<(u16, u16)>> {
 /// (these take the store's shortcut for a key above all others and skip compactions), removes
 /// the greatest ones (which can leave the last leaf empty below a separator that no key
 /// reaches, so that the next appends must not take the shortcut), rewrites a key in the middle,
-/// or compacts.
+/// looks a key up by its fingerprint, or compacts.
 fn ascending_ops() -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec((0u8..10, 0u16..4000), 0..120).prop_map(|steps| {
+    prop::collection::vec((0u8..12, 0u16..4000), 0..120).prop_map(|steps| {
         let mut ops = Vec::new();
         let mut next = 0u16;
         for (kind, n) in steps {
@@ -225,6 +239,7 @@ fn ascending_ops() -> impl Strategy<Value = Vec<Op>> {
                     next = start;
                 }
                 8 if next > 0 => ops.push(Op::Insert(n % next, 1)),
+                10 | 11 => ops.push(Op::Find(n % next.max(1))),
                 _ => ops.push(Op::Compact),
             }
         }
