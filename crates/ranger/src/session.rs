@@ -28,15 +28,15 @@ pub trait Hooks<E: RangeEntry, M> {
     /// the store; result `i` is the verdict on `values[i]`, as [`validate`](Hooks::validate)
     /// would give it. Override it where checking many at once is cheaper (batch signature
     /// verification). By default calls [`validate`](Hooks::validate) for each, in order.
-    fn validate_all(&mut self, values: &[(E, M)]) -> Vec<Result<(), Self::Rejection>> {
-        values.iter().map(|(e, m)| self.validate(e, m)).collect()
+    fn validate_all(&mut self, values: &[(&E, &M)]) -> Vec<Result<(), Self::Rejection>> {
+        values.iter().map(|&(e, m)| self.validate(e, m)).collect()
     }
 
     /// Starts checking the entries of one incoming message and returns their verdicts, which
     /// the session takes in order as it stores the values (see [`Verdicts`]). Override it to
     /// check on other threads while the session stores what is already checked. By default
     /// [`validate_all`](Hooks::validate_all), all at once.
-    fn validate_stream(&mut self, values: &[(E, M)]) -> Verdicts<Self::Rejection> {
+    fn validate_stream(&mut self, values: &[(&E, &M)]) -> Verdicts<Self::Rejection> {
         Verdicts::ready(self.validate_all(values))
     }
 
@@ -321,7 +321,7 @@ impl Session {
 
         // Every incoming value of the message is handed to the hooks in one call (one batch
         // of signature checks); each item takes its verdicts when it stores its values.
-        let (verdicts, values) = validate_items(hooks, &mut parts)?;
+        let (verdicts, values) = validate_items(hooks, &parts)?;
 
         // If the answers to the differing ranges cannot all fit, part of the budget is kept
         // for the carriers of those that do not (see `Step::carriers`), so that each goes back
@@ -419,24 +419,24 @@ impl Session {
     }
 }
 
-/// Runs [`Hooks::validate_stream`] once over the values of every item of `parts`, in order, and
-/// gives the items their values back. Returns the verdicts and the number of values.
+/// Runs [`Hooks::validate_stream`] once over the values of every item of `parts`, in order.
+/// Returns the verdicts and the number of values.
 fn validate_items<E, M, H, SE>(
     hooks: &mut H,
-    parts: &mut [MessagePart<E, M>],
+    parts: &[MessagePart<E, M>],
 ) -> Result<(Verdicts<H::Rejection>, usize), ProcessError<SE>>
 where
     E: RangeEntry,
     H: Hooks<E, M>,
 {
-    let mut all = Vec::new();
-    let mut lens = Vec::with_capacity(parts.len());
-    for part in parts.iter_mut() {
-        if let MessagePart::RangeItem(item) = part {
-            lens.push(item.values.len());
-            all.append(&mut item.values);
-        }
-    }
+    let all: Vec<(&E, &M)> = parts
+        .iter()
+        .filter_map(|part| match part {
+            MessagePart::RangeItem(item) => Some(item.values.iter().map(|(e, m)| (e, m))),
+            MessagePart::RangeFingerprint(_) => None,
+        })
+        .flatten()
+        .collect();
     let verdicts = if all.is_empty() {
         Verdicts::ready(Vec::new())
     } else {
@@ -450,16 +450,7 @@ where
             verdicts: known,
         });
     }
-    let count = all.len();
-    let mut values = all.into_iter();
-    let mut lens = lens.into_iter();
-    for part in parts.iter_mut() {
-        if let MessagePart::RangeItem(item) = part {
-            item.values
-                .extend(values.by_ref().take(lens.next().unwrap_or(0)));
-        }
-    }
-    Ok((verdicts, count))
+    Ok((verdicts, all.len()))
 }
 
 /// A message is dense when at least `DENSE_NUMERATOR / DENSE_DENOMINATOR` of its fingerprint

@@ -790,9 +790,9 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
 
     fn validate_all(
         &mut self,
-        values: &[(SignedEntry, ContentStatus)],
+        values: &[(&SignedEntry, &ContentStatus)],
     ) -> Vec<Result<(), ValidationError>> {
-        let entries: Vec<&SignedEntry> = values.iter().map(|(e, _)| e).collect();
+        let entries: Vec<&SignedEntry> = values.iter().map(|&(e, _)| e).collect();
         SignedEntry::validate_batch(
             &entries,
             self.namespace,
@@ -806,9 +806,9 @@ impl Hooks<SignedEntry, ContentStatus> for SyncHooks<'_> {
     /// thread stores the entries already checked.
     fn validate_stream(
         &mut self,
-        values: &[(SignedEntry, ContentStatus)],
+        values: &[(&SignedEntry, &ContentStatus)],
     ) -> Verdicts<ValidationError> {
-        let entries: Vec<&SignedEntry> = values.iter().map(|(e, _)| e).collect();
+        let entries: Vec<&SignedEntry> = values.iter().map(|&(e, _)| e).collect();
         SignedEntry::validate_streamed(
             &entries,
             self.namespace,

@@ -141,7 +141,7 @@ fn on_insert_sees_only_stored_entries_with_their_metadata() {
 }
 
 /// The verdicts of the batch-deciding hooks here: entries with an odd value are refused.
-fn odd_refused(values: &[(Entry, u8)]) -> Vec<Result<(), &'static str>> {
+fn odd_refused(values: &[(&Entry, &u8)]) -> Vec<Result<(), &'static str>> {
     values
         .iter()
         .map(|(e, _)| {
@@ -170,7 +170,7 @@ impl Hooks<Entry, u8> for Batched {
         panic!("validate_all is overridden; validate must not be called");
     }
 
-    fn validate_all(&mut self, values: &[(Entry, u8)]) -> Vec<Result<(), &'static str>> {
+    fn validate_all(&mut self, values: &[(&Entry, &u8)]) -> Vec<Result<(), &'static str>> {
         self.batches.push(values.len());
         let mut verdicts = odd_refused(values);
         if self.short {
@@ -282,7 +282,7 @@ impl Hooks<Entry, u8> for Streaming {
         panic!("validate_stream is overridden; validate must not be called");
     }
 
-    fn validate_stream(&mut self, values: &[(Entry, u8)]) -> Verdicts<&'static str> {
+    fn validate_stream(&mut self, values: &[(&Entry, &u8)]) -> Verdicts<&'static str> {
         let mut verdicts = odd_refused(values);
         if self.skew < 0 {
             verdicts.truncate(verdicts.len().saturating_sub(self.skew.unsigned_abs()));
