@@ -6,21 +6,23 @@ use crate::Fingerprint;
 use crate::blocks::Blocks;
 
 /// An empty bucket.
-const EMPTY: u32 = u32::MAX;
+const EMPTY: u64 = u64::MAX;
 
 /// The fewest buckets a table has once it holds anything.
 const MIN_BUCKETS: usize = 16;
 
 /// Slots from `0` up to (not including) this are indexed; an entry in a later slot is not
 /// found by its fingerprint, which only costs the lone-difference shortcut.
-const INDEXED: usize = EMPTY as usize;
+const INDEXED: usize = u32::MAX as usize;
 
 /// Open addressing with linear probing over a power-of-two table of slots, at most half full.
 ///
-/// A bucket holds only a slot (4 bytes, where a map from 8-byte tags to slots takes 16): the
-/// fingerprint it stands for is `owns[slot]`, which every operation is given and reads where it
-/// probes. So an insert touches one cache line of a small table, and two entries whose
-/// fingerprints agree in any number of bytes are both found.
+/// A bucket holds a slot and a 4-byte tag of its fingerprint (8 bytes in all, where a map from
+/// 8-byte tags to slots takes 16): the fingerprint it stands for is `owns[slot]`, which every
+/// operation is given. A lookup reads `owns[slot]` only where the tag matches, so one that
+/// finds nothing (most do: they ask whether a difference is a single entry) touches the table
+/// alone, not the fingerprint of every slot on its way; and two entries whose fingerprints agree
+/// in any number of bytes are both found.
 ///
 /// The bucket of a fingerprint comes from its first 8 bytes mixed with two keys drawn for the
 /// index (from the standard library's random hasher): fingerprints are hashes, but a peer can
@@ -36,7 +38,8 @@ const INDEXED: usize = EMPTY as usize;
 /// and nothing else, and `upto <= min(owns.len(), INDEXED)`; the slots from `upto` on wait.
 #[derive(Clone)]
 pub(crate) struct OwnIndex {
-    buckets: Vec<u32>,
+    /// `tag << 32 | slot` (see [`tag`]), or [`EMPTY`].
+    buckets: Vec<u64>,
     /// The number of slots in the table.
     len: usize,
     /// The slots below this are in the table; those from it on are not yet.
@@ -90,12 +93,12 @@ impl OwnIndex {
         }
         let mut i = self.home(fingerprint);
         loop {
-            let slot = self.buckets[i];
-            if slot == EMPTY {
+            let bucket = self.buckets[i];
+            if bucket == EMPTY {
                 return None;
             }
-            let slot = slot as usize;
-            if owns.get(slot) == Some(fingerprint) {
+            let slot = slot_of(bucket);
+            if bucket >> 32 == u64::from(tag(fingerprint)) && owns.get(slot) == Some(fingerprint) {
                 return Some(slot);
             }
             i = self.next(i);
@@ -142,7 +145,7 @@ impl OwnIndex {
         while self.buckets[i] != EMPTY {
             i = self.next(i);
         }
-        self.buckets[i] = slot;
+        self.buckets[i] = u64::from(tag(fingerprint)) << 32 | u64::from(slot);
         self.len += 1;
     }
 
@@ -153,7 +156,7 @@ impl OwnIndex {
             return;
         }
         let mut i = self.home(&owns[slot]);
-        while self.buckets[i] != slot as u32 {
+        while slot_of(self.buckets[i]) != slot {
             if self.buckets[i] == EMPTY {
                 return;
             }
@@ -169,7 +172,7 @@ impl OwnIndex {
             if moved == EMPTY {
                 break;
             }
-            let home = self.home(&owns[moved as usize]);
+            let home = self.home(&owns[slot_of(moved)]);
             // The hole at `i` lies on the way from `home` to `j`.
             if j.wrapping_sub(home) & mask >= j.wrapping_sub(i) & mask {
                 self.buckets[i] = moved;
@@ -199,6 +202,18 @@ impl OwnIndex {
         }
         self.upto = indexed;
     }
+}
+
+/// The bytes of a fingerprint a bucket keeps: not the first 8, which place it.
+fn tag(fingerprint: &Fingerprint) -> u32 {
+    let mut bytes = [0u8; 4];
+    bytes.copy_from_slice(&fingerprint.as_bytes()[8..12]);
+    u32::from_le_bytes(bytes)
+}
+
+/// The slot a full bucket holds.
+fn slot_of(bucket: u64) -> usize {
+    (bucket & u64::from(u32::MAX)) as usize
 }
 
 #[cfg(test)]
