@@ -275,13 +275,17 @@ pub(crate) fn neg_item(e: &SignedEntry) -> (u64, negentropy::Id) {
     )
 }
 
-/// A sealed negentropy storage of these entries.
+/// A sealed negentropy storage of these entries. Without `time_order`, every item's timestamp
+/// is 0, so negentropy orders the items by their hashes alone: an order that, like docsync's by
+/// key, owes nothing to time.
 pub(crate) fn neg_storage<'e>(
     entries: impl Iterator<Item = &'e SignedEntry>,
+    time_order: bool,
 ) -> Result<negentropy::NegentropyStorageVector> {
     let mut s = negentropy::NegentropyStorageVector::new();
     for e in entries {
         let (t, id) = neg_item(e);
+        let t = if time_order { t } else { 0 };
         s.insert(t, id).map_err(|e| anyhow!("{e}"))?;
     }
     s.seal().map_err(|e| anyhow!("{e}"))?;
