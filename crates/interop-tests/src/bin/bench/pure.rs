@@ -111,7 +111,8 @@ fn neg_run(
     diffs: &[DiffSet],
     time_order: bool,
 ) -> Result<(Timings, SyncStats)> {
-    let storage = |entries: &mut dyn Iterator<Item = &SignedEntry>| neg_storage(entries, time_order);
+    let storage =
+        |entries: &mut dyn Iterator<Item = &SignedEntry>| neg_storage(entries, time_order);
     let (sa, sb) = match shape {
         Shape::Bootstrap => (storage(&mut [].iter())?, storage(&mut shared.iter())?),
         Shape::Diff(0) => (storage(&mut shared.iter())?, storage(&mut shared.iter())?),
