@@ -850,19 +850,33 @@ impl<E: RangeEntry> MemStore<E> {
         {
             return *below;
         }
-        let mut node = self.root;
-        let (mut rank, mut acc) = (0, Fingerprint::ZERO);
+        self.below_all(&[key])[0]
+    }
+
+    /// [`below`](Self::below) of each of `keys` (without the memo), the descents taken level by
+    /// level together: the nodes they read at one level are independent of each other, so
+    /// their cache misses overlap, where one descent after another waits for each in turn.
+    fn below_all(&self, keys: &[&E::Key]) -> Vec<(u64, Fingerprint)> {
+        let mut at: Vec<(usize, u64, Fingerprint)> =
+            vec![(self.root, 0, Fingerprint::ZERO); keys.len()];
         for _ in 0..self.height {
-            let inner = &self.inners[node];
-            let i = inner.seps.position(key, true);
-            let (c, x) = inner.below(i);
-            rank += c;
-            acc ^= x;
-            node = inner.children[i];
+            for (key, (node, rank, acc)) in keys.iter().zip(at.iter_mut()) {
+                let inner = &self.inners[*node];
+                let i = inner.seps.position(key, true);
+                let (c, x) = inner.below(i);
+                *rank += c;
+                *acc ^= x;
+                *node = inner.children[i];
+            }
         }
-        let leaf = &self.leaves[node];
-        let at = leaf.position(&self.entries, key, false);
-        (rank + at as u64, acc ^ leaf.xor_below(at))
+        keys.iter()
+            .zip(at)
+            .map(|(key, (node, rank, acc))| {
+                let leaf = &self.leaves[node];
+                let at = leaf.position(&self.entries, key, false);
+                (rank + at as u64, acc ^ leaf.xor_below(at))
+            })
+            .collect()
     }
 
     /// The count and XOR of all entries.
@@ -888,26 +902,45 @@ impl<E: RangeEntry> MemStore<E> {
             .map_or_else(|| self.total(), |e| self.below(e))
     }
 
-    /// The key of rank `rank` overall and the XOR of the fingerprints of the entries below it
-    /// (unseeded), from one descent without key comparisons.
-    fn select(&self, mut rank: u64) -> Option<(&E::Key, Fingerprint)> {
-        let mut node = self.root;
-        let mut acc = Fingerprint::ZERO;
+    /// For each of `ranks` (overall, ascending), the key of that rank and the XOR of the
+    /// fingerprints of the entries below it (unseeded); stops at the first rank that is not
+    /// below the store's size. Descents without key comparisons, taken level by level
+    /// together, as in [`below_all`](Self::below_all).
+    fn select_all(&self, ranks: &[u64]) -> Vec<(&E::Key, Fingerprint)> {
+        let len = self.len() as u64;
+        // (node, rank within it, XOR of what lies left of it); `None` once a rank is found
+        // to be past the node's entries.
+        let mut at: Vec<Option<(usize, u64, Fingerprint)>> = ranks
+            .iter()
+            .take_while(|&&rank| rank < len)
+            .map(|&rank| Some((self.root, rank, Fingerprint::ZERO)))
+            .collect();
         for _ in 0..self.height {
-            let inner = &self.inners[node];
-            let n = inner.len;
-            let i = inner.counts[..n].iter().filter(|&&c| c <= rank).count();
-            if i == n {
-                return None;
+            for state in at.iter_mut() {
+                let Some((node, rank, acc)) = state else {
+                    continue;
+                };
+                let inner = &self.inners[*node];
+                let n = inner.len;
+                let i = inner.counts[..n].iter().filter(|&&c| c <= *rank).count();
+                if i == n {
+                    *state = None;
+                    continue;
+                }
+                let (c, x) = inner.below(i);
+                *rank -= c;
+                *acc ^= x;
+                *node = inner.children[i];
             }
-            let (c, x) = inner.below(i);
-            rank -= c;
-            acc ^= x;
-            node = inner.children[i];
         }
-        let leaf = &self.leaves[node];
-        let at = usize::try_from(rank).ok().filter(|&at| at < leaf.len())?;
-        Some((leaf.key(&self.entries, at), acc ^ leaf.xor_below(at)))
+        at.into_iter()
+            .map_while(|state| {
+                let (node, rank, acc) = state?;
+                let leaf = &self.leaves[node];
+                let at = usize::try_from(rank).ok().filter(|&at| at < leaf.len())?;
+                Some((leaf.key(&self.entries, at), acc ^ leaf.xor_below(at)))
+            })
+            .collect()
     }
 }
 
@@ -943,7 +976,8 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
             .map(|(key, _)| key))
     }
 
-    /// One descent per distinct bound, remembered for the pivots and summaries that follow.
+    /// One descent per distinct bound (all taken together level by level), remembered for the
+    /// pivots and summaries that follow.
     fn range_summaries(&mut self, ranges: &[&Range<E::Key>]) -> Result<Vec<Summary>, Infallible> {
         // Slot 2i is range i's `x`, 2i + 1 its `y`.
         let mut bounds: Vec<(&E::Key, usize)> = Vec::with_capacity(2 * ranges.len());
@@ -961,16 +995,26 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
         let mut remembered = old.iter().peekable();
         let mut memo: Vec<(E::Key, (u64, Fingerprint))> = Vec::with_capacity(bounds.len());
         let mut index = vec![0usize; 2 * ranges.len()];
+        // The places in `memo` of the bounds to descend for, and those bounds.
+        let mut unknown: Vec<usize> = Vec::new();
+        let mut keys: Vec<&E::Key> = Vec::new();
         for &(key, slot) in &bounds {
             if memo.last().is_none_or(|(k, _)| k != key) {
                 while remembered.next_if(|(k, _)| k < key).is_some() {}
                 let below = match remembered.peek() {
                     Some((k, below)) if k == key => *below,
-                    _ => self.below(key),
+                    _ => {
+                        unknown.push(memo.len());
+                        keys.push(key);
+                        (0, Fingerprint::ZERO)
+                    }
                 };
                 memo.push((key.clone(), below));
             }
             index[slot] = memo.len() - 1;
+        }
+        for (i, below) in unknown.into_iter().zip(self.below_all(&keys)) {
+            memo[i].1 = below;
         }
         let (len, all) = self.total();
         let summaries = ranges
@@ -1003,7 +1047,8 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
         Ok(summaries)
     }
 
-    /// Two descents for the interval's bounds, then one per rank, which sums what it skips.
+    /// Descents for the interval's bounds (usually remembered from the summaries before), then
+    /// one per rank, all taken together level by level, each summing what it skips.
     fn pivots(
         &mut self,
         interval: Interval<'_, E::Key>,
@@ -1011,23 +1056,25 @@ impl<E: RangeEntry> Store<E> for MemStore<E> {
     ) -> Result<Vec<(E::Key, Summary)>, Infallible> {
         let (start, start_xor) = self.below_start(&interval);
         let end = self.below_end(&interval).0;
-        let mut out = Vec::with_capacity(ranks.len());
-        for &rank in ranks {
-            if start.saturating_add(rank) >= end {
-                break;
-            }
-            let Some((key, below)) = self.select(start + rank) else {
-                break;
-            };
-            out.push((
-                key.clone(),
-                Summary {
-                    count: rank,
-                    fingerprint: Fingerprint::EMPTY ^ start_xor ^ below,
-                },
-            ));
-        }
-        Ok(out)
+        let overall: Vec<u64> = ranks
+            .iter()
+            .take_while(|&&rank| start.saturating_add(rank) < end)
+            .map(|&rank| start + rank)
+            .collect();
+        Ok(self
+            .select_all(&overall)
+            .into_iter()
+            .zip(ranks)
+            .map(|((key, below), &rank)| {
+                (
+                    key.clone(),
+                    Summary {
+                        count: rank,
+                        fingerprint: Fingerprint::EMPTY ^ start_xor ^ below,
+                    },
+                )
+            })
+            .collect())
     }
 
     fn for_each<F>(&mut self, interval: Interval<'_, E::Key>, mut f: F) -> Result<(), Infallible>
