@@ -28,8 +28,8 @@ const COMPACT_FROM: usize = 1024;
 ///   descent per bound (or per rank), with O(1) aggregate work per level, since the prefix
 ///   arrays say at once what lies left of the child it goes down to; [`Store::pivots`] takes
 ///   one descent per pivot and no key comparisons;
-/// * an index from each entry's fingerprint to its place (a table of 4-byte slots, linear
-///   probing, at most half full) answers [`Store::entry_by_fingerprint`] in expected amortized
+/// * an index from each entry's fingerprint to its place (a table of 8-byte buckets, each a
+///   slot and 4 bytes of its fingerprint, linear probing, at most half full) answers [`Store::entry_by_fingerprint`] in expected amortized
 ///   O(1): the entries added since the last lookup are indexed first, in one pass;
 /// * [`Store::insert`] is last-write-wins: a new key is added; an existing key is replaced only if
 ///   the new value is strictly greater.
@@ -595,8 +595,8 @@ impl<E: RangeEntry> MemStore<E> {
         }
         self.memo.clear();
         let (slot, own) = (self.entries.len(), entry.fingerprint());
+        // The index places it at its next lookup.
         self.owns.push(own);
-        self.by_own.insert(slot, &self.owns);
         // In the array first: the leaf reads the new key from there.
         self.entries.push(entry);
         self.leaves[leaf_id].insert(&self.entries, at, own, slot);
@@ -850,7 +850,35 @@ impl<E: RangeEntry> MemStore<E> {
         {
             return *below;
         }
-        self.below_all(&[key])[0]
+        let (mut node, mut rank, mut acc) = (self.root, 0, Fingerprint::ZERO);
+        for _ in 0..self.height {
+            self.below_step(key, &mut node, &mut rank, &mut acc);
+        }
+        self.below_leaf(key, node, rank, acc)
+    }
+
+    /// One level of a [`below`](Self::below) descent: from inner node `node` to the child
+    /// `key` goes down to, adding what lies left of that child.
+    fn below_step(&self, key: &E::Key, node: &mut usize, rank: &mut u64, acc: &mut Fingerprint) {
+        let inner = &self.inners[*node];
+        let i = inner.seps.position(key, true);
+        let (c, x) = inner.below(i);
+        *rank += c;
+        *acc ^= x;
+        *node = inner.children[i];
+    }
+
+    /// The end of a [`below`](Self::below) descent, in leaf `leaf`.
+    fn below_leaf(
+        &self,
+        key: &E::Key,
+        leaf: usize,
+        rank: u64,
+        acc: Fingerprint,
+    ) -> (u64, Fingerprint) {
+        let leaf = &self.leaves[leaf];
+        let at = leaf.position(&self.entries, key, false);
+        (rank + at as u64, acc ^ leaf.xor_below(at))
     }
 
     /// [`below`](Self::below) of each of `keys` (without the memo), the descents taken level by
@@ -861,21 +889,12 @@ impl<E: RangeEntry> MemStore<E> {
             vec![(self.root, 0, Fingerprint::ZERO); keys.len()];
         for _ in 0..self.height {
             for (key, (node, rank, acc)) in keys.iter().zip(at.iter_mut()) {
-                let inner = &self.inners[*node];
-                let i = inner.seps.position(key, true);
-                let (c, x) = inner.below(i);
-                *rank += c;
-                *acc ^= x;
-                *node = inner.children[i];
+                self.below_step(key, node, rank, acc);
             }
         }
         keys.iter()
             .zip(at)
-            .map(|(key, (node, rank, acc))| {
-                let leaf = &self.leaves[node];
-                let at = leaf.position(&self.entries, key, false);
-                (rank + at as u64, acc ^ leaf.xor_below(at))
-            })
+            .map(|(key, (node, rank, acc))| self.below_leaf(key, node, rank, acc))
             .collect()
     }
 

@@ -431,11 +431,11 @@ where
 {
     let all: Vec<(&E, &M)> = parts
         .iter()
-        .filter_map(|part| match part {
-            MessagePart::RangeItem(item) => Some(item.values.iter().map(|(e, m)| (e, m))),
-            MessagePart::RangeFingerprint(_) => None,
+        .flat_map(|part| match part {
+            MessagePart::RangeItem(item) => item.values.as_slice(),
+            MessagePart::RangeFingerprint(_) => &[],
         })
-        .flatten()
+        .map(|(e, m)| (e, m))
         .collect();
     let verdicts = if all.is_empty() {
         Verdicts::ready(Vec::new())

@@ -111,19 +111,17 @@ fn neg_run(
     diffs: &[DiffSet],
     time_order: bool,
 ) -> Result<(Timings, SyncStats)> {
-    let storage =
-        |entries: &mut dyn Iterator<Item = &SignedEntry>| neg_storage(entries, time_order);
-    let (sa, sb) = match shape {
-        Shape::Bootstrap => (storage(&mut [].iter())?, storage(&mut shared.iter())?),
-        Shape::Diff(0) => (storage(&mut shared.iter())?, storage(&mut shared.iter())?),
-        Shape::Diff(_) => {
-            let (da, db) = &diffs[0];
-            (
-                storage(&mut shared.iter().chain(da))?,
-                storage(&mut shared.iter().chain(db))?,
-            )
-        }
+    let (only_a, only_b): (&[SignedEntry], &[SignedEntry]) = match shape {
+        Shape::Diff(d) if d > 0 => (&diffs[0].0, &diffs[0].1),
+        _ => (&[], &[]),
     };
+    let a: &[SignedEntry] = if shape == Shape::Bootstrap {
+        &[]
+    } else {
+        shared
+    };
+    let sa = neg_storage(a.iter().chain(only_a), time_order)?;
+    let sb = neg_storage(shared.iter().chain(only_b), time_order)?;
     let mut last = SyncStats::default();
     let t = repeat(ctx, reps, |_| {
         let mut a = Neg::initiator(&sa, BUDGET as u64)?;
@@ -212,9 +210,9 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
             progress(&format!("in memory, N = {n}, {case}: docsync, negentropy"));
             let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs)?;
             let (tn, sn) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs, true)?;
-            let ratio = ratio(&to, &tn);
+            let vs_time = ratio(&to, &tn);
             let label = format!("N = {n}, {case}");
-            if let Some(r) = ratio
+            if let Some(r) = vs_time
                 && worst_ratio.as_ref().is_none_or(|(w, _)| r > *w)
             {
                 worst_ratio = Some((r, label.clone()));
@@ -232,7 +230,7 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 &label,
                 &tn,
                 &sn,
-                ratio.map(|r| format!("docsync {r:.2}× its time")),
+                vs_time.map(|r| format!("docsync {r:.2}× its time")),
             ));
             if shape == Shape::Diff(1000) && !case.contains("spread") {
                 // The same sets once more, negentropy without its time order: what the gap
@@ -243,7 +241,7 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                     &label,
                     &tk,
                     &sk,
-                    self::ratio(&to, &tk).map(|r| format!("docsync {r:.2}× its time")),
+                    ratio(&to, &tk).map(|r| format!("docsync {r:.2}× its time")),
                 ));
             }
         }
