@@ -161,14 +161,19 @@ impl Config {
     /// asks about, as in a first sync of two different documents), a leaf sent as a fingerprint
     /// would almost surely differ too and come back as a request, costing a fingerprint part
     /// and a round trip per entry; so in such a message leaves go out as entries even when this
-    /// is `false`.
+    /// is `false`. Not, though, where more than half of the peer's ranges (sampled) start at
+    /// entries we hold, in two messages in a row: a peer splits at its own entries, so that is
+    /// a peer that shares most entries and differs in many places, and entries sent at once
+    /// would mostly be ones it has (with 500 entries of each side's own among 4000 shared, the
+    /// in-memory benchmark moved 3.4 to 4.6 times the entries needed that way, 1.02 without).
     pub fn with_eager_leaves(mut self, eager: bool) -> Self {
         self.eager_leaves = eager;
         self
     }
 
-    /// The leaf size in messages of at least 64 fingerprints that all differ from ours (lazy
-    /// leaves go out as entries in those anyway, see [`Config::with_eager_leaves`]): there,
+    /// The leaf size in messages of at least 64 fingerprints that all differ from ours and
+    /// whose ranges mostly start at keys we do not hold (lazy leaves go out as entries in
+    /// those anyway, see [`Config::with_eager_leaves`]): there,
     /// ranges with at most this many local entries (and
     /// at least `leaf_size`; smaller values mean `leaf_size`) are sent as entries instead of
     /// being split further. [`Config::custom`] sets it to `leaf_size`; [`Config::bounded`] to

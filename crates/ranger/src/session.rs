@@ -139,8 +139,12 @@ pub struct Session {
     config: Config,
     outcome: SessionOutcome,
     /// Our fingerprints in the fingerprint parts of the last message we sent: a range that
-    /// comes back with one of them is a range we sent, echoed or not, and is never echoed.
+    /// comes back with one of them is a range we sent, echoed or not, and is never echoed; nor
+    /// does it count as split by the peer (see `shares_bounds`).
     sent: HashSet<Fingerprint>,
+    /// Whether most of the peer's ranges in its last message started at entries of ours (see
+    /// `shares_bounds`).
+    shared_before: bool,
 }
 
 impl Session {
@@ -150,6 +154,7 @@ impl Session {
             config,
             outcome: SessionOutcome::default(),
             sent: HashSet::new(),
+            shared_before: false,
         }
     }
 
@@ -295,13 +300,21 @@ impl Session {
                 .range_summaries(&ranges)
                 .map_err(ProcessError::Store)?
                 .into_iter();
+            // The peer's own ranges: not ones we sent and it sends back unsplit (deferred for
+            // want of room, or echoed), which start wherever ours did.
+            let mut split_by_peer = Vec::new();
             for part in &parts {
                 summaries.push(match part {
                     MessagePart::RangeFingerprint(fp) => {
                         let ours = ours.next();
                         covered += ours.map_or(0, |o| o.count);
-                        if ours.is_some_and(|o| o.fingerprint != fp.fingerprint) {
-                            differing += 1;
+                        if let Some(o) = ours {
+                            if o.fingerprint != fp.fingerprint {
+                                differing += 1;
+                            }
+                            if !self.sent.contains(&o.fingerprint) {
+                                split_by_peer.push(&fp.range);
+                            }
                         }
                         ours
                     }
@@ -310,11 +323,18 @@ impl Session {
             }
             eager =
                 differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
+            // Only two such messages in a row count: ranges of ours that the peer sends back
+            // merged (carriers, for want of room) start at keys of ours too.
+            let looks_shared =
+                eager && shares_bounds(store, &split_by_peer, self.config.split_factor())?;
+            let shared = looks_shared && self.shared_before;
+            self.shared_before = looks_shared;
+            eager &= !shared;
             // Larger leaves only where every range differs, in a message of many (two
             // documents with little in common): with scattered or clustered differences a
             // message can still be dense, its ranges holding a couple of differences each, and
             // whole leaves would move entries the peer has.
-            if differing == fingerprints && fingerprints >= VERY_DENSE_MIN_PARTS {
+            if differing == fingerprints && fingerprints >= VERY_DENSE_MIN_PARTS && !shared {
                 leaf = self.config.dense_leaf_size() as u64;
             }
         }
@@ -404,7 +424,7 @@ impl Session {
 
     fn record_sent<E: RangeEntry, M>(&mut self, message: &Message<E, M>) {
         self.sent.clear();
-        if self.config.echoes() {
+        if self.config.echoes() || !self.config.eager_leaves() {
             for part in &message.parts {
                 if let MessagePart::RangeFingerprint(fp) = part {
                     self.sent.insert(fp.fingerprint);
@@ -462,6 +482,55 @@ const DENSE_DENOMINATOR: usize = 4;
 /// it has at least this many: a message of a few parts that all differ says little (late rounds
 /// of scattered differences look like that).
 const VERY_DENSE_MIN_PARTS: usize = 64;
+
+/// How many of a message's range starts [`shares_bounds`] looks up, at most.
+const BOUND_SAMPLES: usize = 16;
+
+/// Whether we hold the entries at more than half of the starts of `ranges` (the ranges the peer
+/// split, not ones of ours it sends back whole), looking up at most [`BOUND_SAMPLES`] of them
+/// spread over the message.
+///
+/// A peer splits a range at keys of its own entries, so of the ranges it sends back for one
+/// of ours, all but the first start at an entry it holds (the first starts where ours did).
+/// Where most ranges of a message differ, this tells two documents with little in common
+/// (only some of the inherited starts are ours, at most one in `split_factor`) from two that
+/// share most entries but differ in many places (most starts are ours): in the latter,
+/// leaves sent as entries would mostly move entries the peer already has.
+///
+/// The samples are taken at a stride prime to `split_factor`, so that they do not fall on the
+/// inherited starts alone.
+fn shares_bounds<E, S>(
+    store: &mut S,
+    ranges: &[&Range<E::Key>],
+    split_factor: usize,
+) -> Result<bool, ProcessError<S::Error>>
+where
+    E: RangeEntry,
+    S: Store<E>,
+{
+    let mut stride = (ranges.len() / BOUND_SAMPLES).max(1);
+    while stride > 1 && gcd(stride, split_factor) != 1 {
+        stride += 1;
+    }
+    let mut sampled = 0usize;
+    let mut held = 0usize;
+    for range in ranges.iter().step_by(stride).take(BOUND_SAMPLES) {
+        sampled += 1;
+        if let Some(from) = Interval::new(Some(&range.x), None)
+            && store.key_at(from, 0).map_err(ProcessError::Store)?.as_ref() == Some(&range.x)
+        {
+            held += 1;
+        }
+    }
+    Ok(2 * held > sampled)
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
 
 /// How many differences the peer's fingerprint parts of one message hold per entry of ours,
 /// at least: each differing part holds one or more, and they lie in the entries the parts cover.
