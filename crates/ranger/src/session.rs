@@ -246,8 +246,11 @@ impl Session {
         H: Hooks<E, M>,
     {
         self.outcome.rounds += 1;
-        let mut parts = message.parts;
         let budget = self.config.max_message_bytes();
+        // A message well under our budget was not cut short for want of room, so it holds no
+        // ranges of ours sent back merged (see `shares_bounds` below).
+        let roomy = budget.is_none_or(|b| message.encoded_len() < b / 4 * 3);
+        let mut parts = message.parts;
         if budget.is_some() {
             // Key order: non-wrapping ranges by start, then the wrapping one (and whole-set
             // ones). Disjoint ranges sorted like this leave every unprocessed range after the
@@ -323,12 +326,16 @@ impl Session {
             }
             eager =
                 differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
-            // Only two such messages in a row count: ranges of ours that the peer sends back
-            // merged (carriers, for want of room) start at keys of ours too.
-            let looks_shared =
-                eager && shares_bounds(store, &split_by_peer, self.config.split_factor())?;
-            let shared = looks_shared && self.shared_before;
-            self.shared_before = looks_shared;
+            // Ranges of ours that the peer sends back merged (carriers, when its reply was
+            // short of room) start at keys of ours too: in a message that may hold them, only
+            // the second such message in a row counts.
+            let mut shared = false;
+            if eager {
+                let looks_shared =
+                    shares_bounds(store, &split_by_peer, self.config.split_factor())?;
+                shared = looks_shared && (roomy || self.shared_before);
+                self.shared_before = looks_shared;
+            }
             eager &= !shared;
             // Larger leaves only where every range differs, in a message of many (two
             // documents with little in common): with scattered or clustered differences a

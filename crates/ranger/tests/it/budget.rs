@@ -215,6 +215,12 @@ fn disjoint_sets_move_each_entry_about_once_in_large_leaves() {
             // part of a range.
             assert!(side.entries_sent >= n as u64, "{side:?}");
             assert!(side.entries_sent <= n as u64 * 103 / 100, "{side:?}");
+            // Measured 16 messages each at 64 KiB (17 and 18 when a message of ranges sent
+            // back merged for want of room, which start at keys of the receiver's, was taken
+            // for a peer that shares most entries; see `Config::with_eager_leaves`).
+            if budget == 64 * 1024 {
+                assert!(side.messages_sent <= 16, "{side:?}");
+            }
             // Dense messages send ranges of up to 16 entries as one item, so ranges and
             // fingerprints add at most about the entries' own size (13 bytes each here, as
             // much as one bound; measured 1.5 to 1.7 times the entries in all), where one
