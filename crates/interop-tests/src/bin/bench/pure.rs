@@ -138,6 +138,9 @@ fn neg_run(
     Ok((t, last))
 }
 
+/// The largest N of the in-memory comparison with a case of dense differences (N / 10).
+const DENSE_MAX_N: u64 = 100_000;
+
 /// Ours and negentropy, in memory, on the same sets.
 pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -> Result<()> {
     let shapes = [
@@ -169,9 +172,10 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
          lie together at the end of its order, while docsync's order (by key, the protocol's) \
          scatters them. The case \"spread in time\" has the same keys with timestamps spread \
          evenly over the shared entries', so that they are scattered in both orders. The row \
-         \"negentropy, timestamps 0\" runs negentropy on the very sets of d = 1000 with every \
+         \"negentropy, timestamps 0\" runs negentropy on the very sets of d = 1000 (and the dense ones) with every \
          timestamp 0, so that it orders them by hash: an order that, like docsync's, owes \
-         nothing to time.\n\n",
+         nothing to time. The case \"dense\" (up to N = {DENSE_MAX_N}) has N / 10 differences, \
+         half on each side: sets that share most entries but differ in many places.\n\n",
         config.split_factor(),
         config.leaf_size(),
         config.eager_leaves(),
@@ -188,6 +192,14 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         let mut rows = Vec::new();
         // The same thousand differences again, with timestamps spread over the shared ones'.
         let spread = diff_sets_spread(1000, total, n);
+        // Dense differences (a tenth of N, half on each side), up to N = 100k: sets that
+        // share most entries but differ in many places.
+        let dense_d = n / 10;
+        let dense = if n <= DENSE_MAX_N {
+            diff_sets(dense_d, total)
+        } else {
+            Vec::new()
+        };
         let mut cases: Vec<(Shape, String, &[DiffSet])> = shapes
             .iter()
             .map(|&shape| {
@@ -206,6 +218,13 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 spread.as_slice(),
             ),
         );
+        if !dense.is_empty() {
+            cases.push((
+                Shape::Diff(dense_d),
+                format!("{} (dense: N / 10)", Shape::Diff(dense_d).label()),
+                dense.as_slice(),
+            ));
+        }
         for (shape, case, diffs) in cases {
             progress(&format!("in memory, N = {n}, {case}: docsync, negentropy"));
             let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs)?;
@@ -232,7 +251,7 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 &sn,
                 vs_time.map(|r| format!("docsync {r:.2}× its time")),
             ));
-            if shape == Shape::Diff(1000) && !case.contains("spread") {
+            if (shape == Shape::Diff(1000) && !case.contains("spread")) || case.contains("dense") {
                 // The same sets once more, negentropy without its time order: what the gap
                 // above owes to the order rather than to the implementation.
                 let (tk, sk) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs, false)?;
