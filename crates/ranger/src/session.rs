@@ -42,6 +42,11 @@ pub trait Hooks<E: RangeEntry, M> {
 
     /// Called with every incoming entry that passed validation, before it is offered to the
     /// store (whether or not the store then keeps it). Does nothing by default.
+    ///
+    /// While the peer appears to share most entries, an incoming entry identical to a stored
+    /// one (the same [`RangeEntry::fingerprint`]) is not validated nor offered to the store,
+    /// which would keep its own copy: this is called with the *stored* entry instead
+    /// (counted in [`SessionOutcome::entries_known`]).
     fn on_valid(&mut self, entry: &E, meta: &M) {
         let _ = (entry, meta);
     }
@@ -87,6 +92,10 @@ pub struct SessionOutcome {
     pub entries_sent: u64,
     /// Received values the store actually stored.
     pub entries_inserted: u64,
+    /// Received values identical to an entry the store already held (the same
+    /// [`RangeEntry::fingerprint`]), taken as they are without validation; only looked for
+    /// while the peer appears to share most entries (see [`Hooks::on_valid`]).
+    pub entries_known: u64,
     /// Received values [`Hooks::validate`] refused.
     pub entries_rejected: u64,
     /// Messages processed ([`Session::process_message`] calls).
@@ -348,7 +357,15 @@ impl Session {
 
         // Every incoming value of the message is handed to the hooks in one call (one batch
         // of signature checks); each item takes its verdicts when it stores its values.
-        let (verdicts, values) = validate_items(hooks, &parts)?;
+        // Values identical to entries we hold need no checks: a peer that shares most of our
+        // entries (see `shares_bounds`) may still send many of them, if it sends leaves as
+        // entries (as iroh-docs always does).
+        let held = if self.shared_before {
+            held_values(store, &parts)?
+        } else {
+            Vec::new()
+        };
+        let (verdicts, values) = validate_items(hooks, &parts, &held)?;
 
         // If the answers to the differing ranges cannot all fit, part of the budget is kept
         // for the carriers of those that do not (see `Step::carriers`), so that each goes back
@@ -391,6 +408,8 @@ impl Session {
             verdicts,
             values,
             taken: 0,
+            held,
+            seen: 0,
         };
         let count = parts.len();
         summaries.resize(parts.len(), None);
@@ -446,23 +465,60 @@ impl Session {
     }
 }
 
-/// Runs [`Hooks::validate_stream`] once over the values of every item of `parts`, in order.
-/// Returns the verdicts and the number of values.
+/// The values of every item of `parts`, in order.
+fn item_values<E: RangeEntry, M>(parts: &[MessagePart<E, M>]) -> impl Iterator<Item = &(E, M)> {
+    parts.iter().flat_map(|part| match part {
+        MessagePart::RangeItem(item) => item.values.as_slice(),
+        MessagePart::RangeFingerprint(_) => &[],
+    })
+}
+
+/// For each value of the items of `parts` that asked for ours (`have_local == false`, where a
+/// peer sends what it holds rather than what we lack), the stored entry with its fingerprint;
+/// `None` for the other values.
+fn held_values<E, M, S>(
+    store: &mut S,
+    parts: &[MessagePart<E, M>],
+) -> Result<Vec<Option<E>>, ProcessError<S::Error>>
+where
+    E: RangeEntry,
+    S: Store<E>,
+{
+    let mut held = Vec::new();
+    for part in parts {
+        let MessagePart::RangeItem(item) = part else {
+            continue;
+        };
+        for (entry, _) in &item.values {
+            held.push(if item.have_local {
+                None
+            } else {
+                let fingerprint = entry.fingerprint();
+                store
+                    .entry_by_fingerprint(&fingerprint)
+                    .map_err(ProcessError::Store)?
+                    .filter(|stored| stored.fingerprint() == fingerprint)
+            });
+        }
+    }
+    Ok(held)
+}
+
+/// Runs [`Hooks::validate_stream`] once over the values of every item of `parts` that `held`
+/// has no stored entry for, in order. Returns the verdicts and the number of values checked.
 fn validate_items<E, M, H, SE>(
     hooks: &mut H,
     parts: &[MessagePart<E, M>],
+    held: &[Option<E>],
 ) -> Result<(Verdicts<H::Rejection>, usize), ProcessError<SE>>
 where
     E: RangeEntry,
     H: Hooks<E, M>,
 {
-    let all: Vec<(&E, &M)> = parts
-        .iter()
-        .flat_map(|part| match part {
-            MessagePart::RangeItem(item) => item.values.as_slice(),
-            MessagePart::RangeFingerprint(_) => &[],
-        })
-        .map(|(e, m)| (e, m))
+    let all: Vec<(&E, &M)> = item_values(parts)
+        .enumerate()
+        .filter(|(i, _)| held.get(*i).is_none_or(Option::is_none))
+        .map(|(_, (e, m))| (e, m))
         .collect();
     let verdicts = if all.is_empty() {
         Verdicts::ready(Vec::new())
@@ -655,6 +711,12 @@ struct Step<'a, E: RangeEntry, M, S, H: Hooks<E, M>> {
     values: usize,
     /// Verdicts taken so far.
     taken: usize,
+    /// For each incoming value in the order of the items, the stored entry identical to it, if
+    /// one was looked for and found (empty if none was looked for); such values have no
+    /// verdict.
+    held: Vec<Option<E>>,
+    /// Incoming values stored (or skipped) so far.
+    seen: usize,
 }
 
 impl<E, M, S, H> Step<'_, E, M, S, H>
@@ -1073,6 +1135,13 @@ where
     /// Stores the values of one item, each once its verdict is known.
     fn store_values(&mut self, values: Vec<(E, M)>) -> Result<(), ProcessError<S::Error>> {
         for (entry, meta) in values {
+            let slot = self.seen;
+            self.seen += 1;
+            if let Some(stored) = self.held.get_mut(slot).and_then(Option::take) {
+                self.outcome.entries_known += 1;
+                self.hooks.on_valid(&stored, &meta);
+                continue;
+            }
             let Some(verdict) = self.verdicts.next() else {
                 return Err(ProcessError::Hooks {
                     values: self.values,
