@@ -90,13 +90,13 @@ impl<E: RangeEntry, M> Message<E, M> {
     /// [`RangeEntry::encoded_len`] and the overhead constants of this module. This is the number
     /// the message budget ([`Config::max_message_bytes`](crate::Config::max_message_bytes)) limits.
     pub fn encoded_len(&self) -> usize {
-        MESSAGE_OVERHEAD
-            + self
-                .parts
-                .iter()
-                .map(MessagePart::encoded_len)
-                .sum::<usize>()
+        parts_len(&self.parts)
     }
+}
+
+/// [`Message::encoded_len`] of a message of `parts`.
+pub(crate) fn parts_len<E: RangeEntry, M>(parts: &[MessagePart<E, M>]) -> usize {
+    MESSAGE_OVERHEAD + parts.iter().map(MessagePart::encoded_len).sum::<usize>()
 }
 
 impl<E: RangeEntry, M> MessagePart<E, M> {

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::ops::ControlFlow;
 
-use crate::message::{FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len, varint_len};
+use crate::message::{
+    FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len, parts_len, varint_len,
+};
 use crate::{
     Config, Fingerprint, Interval, Message, MessagePart, Range, RangeEntry, RangeFingerprint,
     RangeItem, RangeKey, Store, Summary, Verdicts,
@@ -256,9 +258,6 @@ impl Session {
     {
         self.outcome.rounds += 1;
         let budget = self.config.max_message_bytes();
-        // A message well under our budget was not cut short for want of room, so it holds no
-        // ranges of ours sent back merged (see `shares_bounds` below).
-        let roomy = budget.is_none_or(|b| message.encoded_len() < b / 4 * 3);
         let mut parts = message.parts;
         if budget.is_some() {
             // Key order: non-wrapping ranges by start, then the wrapping one (and whole-set
@@ -312,21 +311,13 @@ impl Session {
                 .range_summaries(&ranges)
                 .map_err(ProcessError::Store)?
                 .into_iter();
-            // The peer's own ranges: not ones we sent and it sends back unsplit (deferred for
-            // want of room, or echoed), which start wherever ours did.
-            let mut split_by_peer = Vec::new();
             for part in &parts {
                 summaries.push(match part {
                     MessagePart::RangeFingerprint(fp) => {
                         let ours = ours.next();
                         covered += ours.map_or(0, |o| o.count);
-                        if let Some(o) = ours {
-                            if o.fingerprint != fp.fingerprint {
-                                differing += 1;
-                            }
-                            if !self.sent.contains(&o.fingerprint) {
-                                split_by_peer.push(&fp.range);
-                            }
+                        if ours.is_some_and(|o| o.fingerprint != fp.fingerprint) {
+                            differing += 1;
                         }
                         ours
                     }
@@ -335,13 +326,29 @@ impl Session {
             }
             eager =
                 differing * DENSE_DENOMINATOR >= fingerprints * DENSE_NUMERATOR && fingerprints > 0;
-            // Ranges of ours that the peer sends back merged (carriers, when its reply was
-            // short of room) start at keys of ours too: in a message that may hold them, only
-            // the second such message in a row counts.
             let mut shared = false;
             if eager {
+                // The peer's own ranges: not ones we sent and it sends back unsplit (deferred
+                // for want of room, or echoed), which start wherever ours did.
+                let split_by_peer: Vec<&Range<E::Key>> = parts
+                    .iter()
+                    .zip(&summaries)
+                    .filter_map(|(part, ours)| match (part, ours) {
+                        (MessagePart::RangeFingerprint(fp), Some(o))
+                            if !self.sent.contains(&o.fingerprint) =>
+                        {
+                            Some(&fp.range)
+                        }
+                        _ => None,
+                    })
+                    .collect();
                 let looks_shared =
                     shares_bounds(store, &split_by_peer, self.config.split_factor())?;
+                // Ranges of ours that the peer sends back merged (carriers, when its reply was
+                // short of room) start at keys of ours too. A message well under our budget
+                // was not short of room; in one that may have been, only the second such
+                // message in a row counts.
+                let roomy = budget.is_none_or(|b| parts_len(&parts) < b / 4 * 3);
                 shared = looks_shared && (roomy || self.shared_before);
                 self.shared_before = looks_shared;
             }

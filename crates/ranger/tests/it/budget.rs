@@ -1,10 +1,10 @@
 //! Bounded messages: bootstrapping a large set to an empty peer, scattered differences with a
 //! tiny budget, and the error when an entry cannot fit at all.
 
-use ranger::{Config, Hooks, MemStore, ProcessError, RangeEntry, Session};
+use ranger::{Config, MemStore, ProcessError, RangeEntry, Session};
 
 use crate::support::{
-    Counting, Entry, Key, RunOptions, Side, contents, lww_union, run_with, store,
+    Counting, Entry, Key, RunOptions, Side, contents, dense_overlap, lww_union, run_with, store,
 };
 
 fn big_store(n: usize, offset: usize) -> MemStore<Entry> {
@@ -241,96 +241,6 @@ fn disjoint_sets_move_each_entry_about_once_in_large_leaves() {
         small_run.a
     );
     assert!(run.a.messages_sent < small_run.a.messages_sent);
-}
-
-/// `shared` entries on both sides and `own` more on each, spread evenly over the key space.
-fn dense_overlap(shared: usize, own: usize) -> (MemStore<Entry>, MemStore<Entry>) {
-    // Entry i of the key space: shared, a's alone or b's alone.
-    let key = |i: usize| format!("key-{:07}", i * 7919 % 1_000_003);
-    let (mut a, mut b) = (MemStore::<Entry>::new(), MemStore::<Entry>::new());
-    let every = (shared + 2 * own) / own;
-    for i in 0..shared + 2 * own {
-        let entry = Entry::new(&key(i), 7);
-        let (to_a, to_b) = match i % every {
-            0 if i / every < own => (true, false),
-            1 if i / every < own => (false, true),
-            _ => (true, true),
-        };
-        if to_a {
-            a.insert(entry.clone());
-        }
-        if to_b {
-            b.insert(entry);
-        }
-    }
-    (a, b)
-}
-
-/// Hooks that count what they are asked.
-#[derive(Default)]
-struct Tally {
-    validated: u64,
-    valid: u64,
-}
-
-impl Hooks<Entry, ()> for Tally {
-    type Rejection = std::convert::Infallible;
-
-    fn validate(&mut self, _: &Entry, _: &()) -> Result<(), Self::Rejection> {
-        self.validated += 1;
-        Ok(())
-    }
-
-    fn on_valid(&mut self, _: &Entry, _: &()) {
-        self.valid += 1;
-    }
-
-    fn on_insert(&mut self, _: Entry, _: ()) {}
-
-    fn meta(&mut self, _: &Entry) {}
-}
-
-/// A peer that sends its leaves as entries at once, as iroh-docs does, to a session that sees
-/// it shares most entries: the entries the session already holds are taken without checks
-/// (and not stored again), the others are checked and stored.
-#[test]
-fn entries_already_held_are_not_checked_again() {
-    let (shared, own) = (4000, 500);
-    let (mut a, mut b) = dense_overlap(shared, own);
-    let mut ours = Session::new(Config::bounded(64 * 1024).unwrap());
-    let mut eager = Session::new(Config::reference());
-    let (mut hooks, mut peer_hooks) = (Tally::default(), Tally::default());
-    let mut message = ours.initial_message(&mut a, Key(String::new())).unwrap();
-    for _ in 0..1000 {
-        let Some(reply) = eager
-            .process_message(&mut b, &mut peer_hooks, message)
-            .unwrap()
-        else {
-            break;
-        };
-        let Some(next) = ours.process_message(&mut a, &mut hooks, reply).unwrap() else {
-            break;
-        };
-        message = next;
-    }
-    assert_eq!(contents(&a), contents(&b));
-    assert_eq!(a.len(), shared + 2 * own);
-    let outcome = ours.outcome();
-    assert_eq!(outcome.entries_inserted, own as u64);
-    assert!(outcome.entries_known > 0, "{outcome:?}");
-    // Every value received was either known (not checked) or checked and new.
-    assert_eq!(
-        outcome.entries_known + outcome.entries_inserted,
-        outcome.entries_received,
-        "{outcome:?}"
-    );
-    assert_eq!(
-        hooks.validated,
-        outcome.entries_received - outcome.entries_known
-    );
-    assert_eq!(hooks.valid, outcome.entries_received);
-    // The peer checks everything.
-    assert_eq!(peer_hooks.validated, eager.outcome().entries_received);
 }
 
 /// Two documents that share most entries and differ in many places (here one in five of each

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use ranger::{Config, Hooks, MemStore, Message, Session, Verdicts};
 
-use crate::support::{Entry, Key, contents, store};
+use crate::support::{Entry, Key, contents, dense_overlap, store};
 
 /// Refuses every entry, remembering the reasons.
 #[derive(Default)]
@@ -363,4 +363,68 @@ fn too_few_or_too_many_streamed_verdicts_end_the_session_with_an_error() {
         let err = receive_everything(&mut hooks).unwrap_err();
         assert!(err.contains("verdicts for 5 values"), "{err}");
     }
+}
+
+/// Hooks that count what they are asked.
+#[derive(Default)]
+struct Tally {
+    validated: u64,
+    valid: u64,
+}
+
+impl Hooks<Entry, u8> for Tally {
+    type Rejection = Infallible;
+
+    fn validate(&mut self, _: &Entry, _: &u8) -> Result<(), Self::Rejection> {
+        self.validated += 1;
+        Ok(())
+    }
+
+    fn on_valid(&mut self, _: &Entry, _: &u8) {
+        self.valid += 1;
+    }
+
+    fn on_insert(&mut self, _: Entry, _: u8) {}
+
+    fn meta(&mut self, _: &Entry) -> u8 {
+        0
+    }
+}
+
+/// A peer that sends its leaves as entries at once, as iroh-docs does, to a session that sees
+/// it shares most entries: the entries the session already holds are taken without checks
+/// (and not stored again), the others are checked and stored.
+#[test]
+fn entries_already_held_are_not_checked_again() {
+    let (shared, own) = (4000, 500);
+    let (mut a, mut b) = dense_overlap(shared, own);
+    let mut ours = Session::new(Config::bounded(64 * 1024).unwrap());
+    let mut eager = Session::new(Config::reference());
+    let (mut hooks, mut peer_hooks) = (Tally::default(), Tally::default());
+    drive(
+        &mut a,
+        &mut b,
+        &mut hooks,
+        &mut peer_hooks,
+        &mut ours,
+        &mut eager,
+    );
+    assert_eq!(contents(&a), contents(&b));
+    assert_eq!(a.len(), shared + 2 * own);
+    let outcome = ours.outcome();
+    assert_eq!(outcome.entries_inserted, own as u64);
+    assert!(outcome.entries_known > 0, "{outcome:?}");
+    // Every value received was either known (not checked) or checked and new.
+    assert_eq!(
+        outcome.entries_known + outcome.entries_inserted,
+        outcome.entries_received,
+        "{outcome:?}"
+    );
+    assert_eq!(
+        hooks.validated,
+        outcome.entries_received - outcome.entries_known
+    );
+    assert_eq!(hooks.valid, outcome.entries_received);
+    // The peer checks everything.
+    assert_eq!(peer_hooks.validated, eager.outcome().entries_received);
 }

@@ -267,3 +267,26 @@ pub(crate) fn lww_union(
     }
     out
 }
+
+/// `shared` entries on both sides and `own` more on each, spread evenly over the key space.
+pub(crate) fn dense_overlap(shared: usize, own: usize) -> (MemStore<Entry>, MemStore<Entry>) {
+    // Entry i of the key space: shared, a's alone or b's alone.
+    let key = |i: usize| format!("key-{:07}", i * 7919 % 1_000_003);
+    let (mut a, mut b) = (MemStore::<Entry>::new(), MemStore::<Entry>::new());
+    let every = (shared + 2 * own) / own;
+    for i in 0..shared + 2 * own {
+        let entry = Entry::new(&key(i), 7);
+        let (to_a, to_b) = match i % every {
+            0 if i / every < own => (true, false),
+            1 if i / every < own => (false, true),
+            _ => (true, true),
+        };
+        if to_a {
+            a.insert(entry.clone());
+        }
+        if to_b {
+            b.insert(entry);
+        }
+    }
+    (a, b)
+}

@@ -172,8 +172,8 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
          lie together at the end of its order, while docsync's order (by key, the protocol's) \
          scatters them. The case \"spread in time\" has the same keys with timestamps spread \
          evenly over the shared entries', so that they are scattered in both orders. The row \
-         \"negentropy, timestamps 0\" runs negentropy on the very sets of d = 1000 (and the dense ones) with every \
-         timestamp 0, so that it orders them by hash: an order that, like docsync's, owes \
+         \"negentropy, timestamps 0\" runs negentropy on the very sets of d = 1000 and the dense ones \
+         with every timestamp 0, so that it orders them by hash: an order that, like docsync's, owes \
          nothing to time. The case \"dense\" (up to N = {DENSE_MAX_N}) has N / 10 differences, \
          half on each side: sets that share most entries but differ in many places.\n\n",
         config.split_factor(),
@@ -200,14 +200,21 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         } else {
             Vec::new()
         };
-        let mut cases: Vec<(Shape, String, &[DiffSet])> = shapes
+        // Each case: its shape, label, sets, and whether negentropy also runs on the sets
+        // with timestamps 0.
+        let mut cases: Vec<(Shape, String, &[DiffSet], bool)> = shapes
             .iter()
             .map(|&shape| {
                 let diffs = match shape {
                     Shape::Diff(10) => &diffs10,
                     _ => &diffs1000,
                 };
-                (shape, shape.label(), diffs.as_slice())
+                (
+                    shape,
+                    shape.label(),
+                    diffs.as_slice(),
+                    shape == Shape::Diff(1000),
+                )
             })
             .collect();
         cases.insert(
@@ -216,6 +223,7 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 Shape::Diff(1000),
                 format!("{}, spread in time", Shape::Diff(1000).label()),
                 spread.as_slice(),
+                false,
             ),
         );
         if !dense.is_empty() {
@@ -223,9 +231,10 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 Shape::Diff(dense_d),
                 format!("{} (dense: N / 10)", Shape::Diff(dense_d).label()),
                 dense.as_slice(),
+                true,
             ));
         }
-        for (shape, case, diffs) in cases {
+        for (shape, case, diffs, untimed_too) in cases {
             progress(&format!("in memory, N = {n}, {case}: docsync, negentropy"));
             let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs)?;
             let (tn, sn) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs, true)?;
@@ -251,7 +260,7 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 &sn,
                 vs_time.map(|r| format!("docsync {r:.2}× its time")),
             ));
-            if (shape == Shape::Diff(1000) && !case.contains("spread")) || case.contains("dense") {
+            if untimed_too {
                 // The same sets once more, negentropy without its time order: what the gap
                 // above owes to the order rather than to the implementation.
                 let (tk, sk) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs, false)?;
