@@ -23,11 +23,11 @@ use sync_core::{Capability, ContentHash, SignedEntry, Store};
 use sync_net::SyncProtocol;
 use sync_store_redb::RedbStore;
 
-use crate::data::{self, diff_sets, namespace};
+use crate::data::{diff_sets, namespace};
 use crate::peers::{Theirs, run_session};
 use crate::report::{Report, Target, table};
 use crate::stats::{Timings, fmt_bytes, fmt_rate};
-use crate::sync::{copy_to, mib, ours_base_at, status_kb, their_id, theirs_base_at};
+use crate::sync::{copy_to, mib, ours_base_at, status_kb, their_id, theirs_base_at, theirs_insert};
 use crate::{Ctx, progress};
 
 /// How long a child waits for a session before it gives up.
@@ -444,13 +444,7 @@ fn prepare_theirs(ctx: &Ctx, base: &Path, extra: &[SignedEntry], name: &str) -> 
         let mut store = iroh_docs::store::Store::persistent(&path)?;
         {
             let mut replica = store.open_replica(&their_id())?;
-            for e in extra {
-                ctx.rt.block_on(replica.insert_remote_entry(
-                    data::to_theirs(e)?,
-                    [0; 32],
-                    iroh_docs::ContentStatus::Missing,
-                ))?;
-            }
+            theirs_insert(ctx, &mut replica, extra)?;
         }
         store.close_replica(their_id());
         store.flush()?;

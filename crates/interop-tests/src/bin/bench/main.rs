@@ -26,6 +26,7 @@ mod pure;
 mod report;
 mod stats;
 mod sync;
+mod timed;
 
 use std::path::PathBuf;
 use std::time::Duration;

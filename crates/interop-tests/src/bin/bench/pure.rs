@@ -1,5 +1,6 @@
 //! The algorithm alone, in memory: our ranger (`ranger::MemStore`, signatures not checked)
-//! against the `negentropy` crate on the same ids, and the sweep that picks ranger's defaults.
+//! against the `negentropy` crate on the same ids and iroh-docs on its in-memory store (both
+//! sides checking signatures), and the sweep that picks ranger's defaults.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,11 @@ use sync_core::{NamespaceId, SignedEntry};
 
 use crate::data::{diff_sets, diff_sets_spread, namespace};
 use crate::local::{Rates, repeat};
-use crate::peers::{Neg, Ours, SyncStats, neg_storage, run_session};
+use crate::peers::{Neg, Ours, SyncStats, Theirs, neg_storage, run_session};
 use crate::report::{Report, Target, table};
 use crate::stats::{Timings, fmt_bytes, fmt_duration};
+use crate::sync::{their_id, theirs_count, theirs_insert};
+use crate::timed::{self, TimedId};
 use crate::{BUDGET, Ctx, progress};
 
 /// The entries only side A has and those only side B has.
@@ -52,7 +55,8 @@ fn mem_store(entries: &[SignedEntry]) -> MemStore<SignedEntry> {
     s
 }
 
-/// Runs one shape with our ranger on clones of `base`, `warmup + reps` times.
+/// Runs one shape with our ranger on clones of `base`, `warmup + reps` times; `verify`: every
+/// received entry is validated as a node does it, both signatures included.
 fn ours_mem(
     ctx: &Ctx,
     base: &MemStore<SignedEntry>,
@@ -60,6 +64,7 @@ fn ours_mem(
     config: Config,
     reps: usize,
     diffs: &[DiffSet],
+    verify: bool,
 ) -> Result<(Timings, SyncStats)> {
     let ns: NamespaceId = namespace().id();
     let mut last = SyncStats::default();
@@ -69,8 +74,8 @@ fn ours_mem(
             _ => None,
         };
         let (mut a, mut b) = sides(base, shape, diff);
-        let mut pa = Ours::new(&mut a, ns, config, false);
-        let mut pb = Ours::new(&mut b, ns, config, false);
+        let mut pa = Ours::new(&mut a, ns, config, verify);
+        let mut pb = Ours::new(&mut b, ns, config, verify);
         last = run_session(&mut pa, &mut pb)?;
         let expected = base.len() as u64 + if let Shape::Diff(d) = shape { d } else { 0 };
         anyhow::ensure!(
@@ -138,10 +143,135 @@ fn neg_run(
     Ok((t, last))
 }
 
+/// Runs one shape with our ranger on negentropy's items, in negentropy's order (see
+/// [`crate::timed`]), on clones of `base` (the initiator's empty in a bootstrap),
+/// `warmup + reps` times.
+fn timed_run(
+    ctx: &Ctx,
+    base: &MemStore<TimedId>,
+    shape: Shape,
+    reps: usize,
+    diffs: &[DiffSet],
+    config: Config,
+) -> Result<(Timings, SyncStats)> {
+    let empty = MemStore::new();
+    let items =
+        |v: &[SignedEntry]| -> Vec<TimedId> { v.iter().map(|e| TimedId::of(e, true)).collect() };
+    let mut last = SyncStats::default();
+    let t = repeat(ctx, reps, |i| {
+        let (only_a, only_b) = match (shape, diffs.get(i % diffs.len().max(1))) {
+            (Shape::Diff(1..), Some((a, b))) => (items(a), items(b)),
+            _ => (Vec::new(), Vec::new()),
+        };
+        let a = if shape == Shape::Bootstrap {
+            &empty
+        } else {
+            base
+        };
+        last = timed::session(a, base, &only_a, &only_b, config)?;
+        Ok(last.time)
+    })?;
+    Ok((t, last))
+}
+
+/// iroh-docs 0.101 in memory on the sets of `cases` (label, shape, difference sets): two of its
+/// `Store::memory()` stores, each given the shared entries once, as its network layer adds a
+/// peer's (verified). A bootstrap case runs first, a fresh empty store initiating; then the
+/// difference cases in turn, each repetition adding its fresh differences (not timed) to the
+/// pair the one before left converged, so the sets grow by d per repetition.
+fn theirs_mem(
+    ctx: &Ctx,
+    shared: &[SignedEntry],
+    cases: &[(String, Shape, &[DiffSet])],
+) -> Result<Vec<(String, Timings, SyncStats)>> {
+    let id = their_id();
+    let secret = iroh_docs::NamespaceSecret::from_bytes(&namespace().to_bytes());
+    progress(&format!(
+        "in memory, N = {}: building iroh-docs' two stores",
+        shared.len()
+    ));
+    let mut a = iroh_docs::store::Store::memory();
+    let mut b = iroh_docs::store::Store::memory();
+    for store in [&mut a, &mut b] {
+        theirs_insert(ctx, &mut store.new_replica(secret.clone())?, shared)?;
+        store.close_replica(id);
+    }
+    let mut expected = shared.len() as u64;
+    let mut out = Vec::new();
+    let ordered = cases
+        .iter()
+        .filter(|c| c.1 == Shape::Bootstrap)
+        .chain(cases.iter().filter(|c| c.1 != Shape::Bootstrap));
+    for (label, shape, diffs) in ordered {
+        progress(&format!(
+            "in memory, N = {}, {label}: iroh-docs",
+            shared.len()
+        ));
+        let mut last = SyncStats::default();
+        let timings = if *shape == Shape::Bootstrap {
+            repeat(ctx, ctx.plan.reps, |_| {
+                let mut empty = iroh_docs::store::Store::memory();
+                let mut pa = Theirs::new(empty.new_replica(secret.clone())?, &ctx.rt, 1);
+                let mut pb = Theirs::new(b.open_replica(&id)?, &ctx.rt, 2);
+                last = run_session(&mut pa, &mut pb)?;
+                drop((pa, pb));
+                b.close_replica(id);
+                let got = theirs_count(&mut empty)?;
+                anyhow::ensure!(
+                    got == expected,
+                    "iroh-docs bootstrapped {got} entries, expected {expected}"
+                );
+                Ok(last.time)
+            })?
+        } else {
+            repeat(ctx, ctx.plan.reps, |i| {
+                let mut ra = a.open_replica(&id)?;
+                let mut rb = b.open_replica(&id)?;
+                if let (Shape::Diff(1..), Some((da, db))) = (shape, diffs.get(i)) {
+                    theirs_insert(ctx, &mut ra, da)?;
+                    theirs_insert(ctx, &mut rb, db)?;
+                    expected += (da.len() + db.len()) as u64;
+                }
+                let mut pa = Theirs::new(ra, &ctx.rt, 1);
+                let mut pb = Theirs::new(rb, &ctx.rt, 2);
+                last = run_session(&mut pa, &mut pb)?;
+                drop((pa, pb));
+                a.close_replica(id);
+                b.close_replica(id);
+                Ok(last.time)
+            })?
+        };
+        out.push((label.clone(), timings, last));
+    }
+    // Counting scans the document: once, at the end.
+    let (ca, cb) = (theirs_count(&mut a)?, theirs_count(&mut b)?);
+    anyhow::ensure!(
+        ca == expected && cb == expected,
+        "iroh-docs did not converge: {ca} and {cb}, expected {expected}"
+    );
+    Ok(out)
+}
+
+/// The largest N at which iroh-docs bootstraps an empty peer in memory here: at 1M one run
+/// takes minutes (its single reply holds every entry, each verified on arrival); the
+/// bootstrap section measures it at 1M on file stores.
+const THEIRS_BOOTSTRAP_MAX_N: u64 = 100_000;
+
+/// One workload of the in-memory comparison.
+struct Case<'d> {
+    shape: Shape,
+    label: String,
+    diffs: &'d [DiffSet],
+    /// Negentropy also runs on the sets with timestamps 0.
+    untimed_too: bool,
+    /// iroh-docs also runs on the sets.
+    theirs_too: bool,
+}
+
 /// The largest N of the in-memory comparison with a case of dense differences (N / 10).
 const DENSE_MAX_N: u64 = 100_000;
 
-/// Ours and negentropy, in memory, on the same sets.
+/// Ours, negentropy and iroh-docs, in memory, on the same sets.
 pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -> Result<()> {
     let shapes = [
         Shape::Diff(0),
@@ -175,7 +305,23 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
          \"negentropy, timestamps 0\" runs negentropy on the very sets of d = 1000 and the dense ones \
          with every timestamp 0, so that it orders them by hash: an order that, like docsync's, owes \
          nothing to time. The case \"dense\" (up to N = {DENSE_MAX_N}) has N / 10 differences, \
-         half on each side: sets that share most entries but differ in many places.\n\n",
+         half on each side: sets that share most entries but differ in many places. The row \
+         \"ranger in negentropy's order\" runs docsync's ranger (the same `Config`, over a \
+         `MemStore`, no validation) on negentropy's very items, each a 40-byte entry \
+         (timestamp, id) ordered as negentropy orders them and fingerprinted by its id, \
+         messages in a compact encoding exactly as large as ranger's budget reckons them: the \
+         two algorithms with the order taken out. \
+         iroh-docs 0.101: two of its in-memory stores (`Store::memory()`, redb in memory), \
+         stepped with `Replica::sync_initial_message` / `sync_process_message` as its network \
+         layer calls them (unbounded messages, split factor 2, leaf size 1); it verifies both \
+         signatures of every entry it receives and cannot be told not to, so it is compared \
+         with docsync doing the same (the row \"signatures checked\": each received entry \
+         validated as a node does it). Its stores are built once per N, so each repetition \
+         adds its fresh differences (not timed) to the pair the one before left converged: \
+         its sets grow by d per repetition. It does not run the case \"spread in time\" \
+         (in its order, by key, the very same case as d = 1000) nor, at N > \
+         {THEIRS_BOOTSTRAP_MAX_N}, the bootstrap (minutes a run; see the bootstrap section, \
+         file stores at 1M).\n\n",
         config.split_factor(),
         config.leaf_size(),
         config.eager_leaves(),
@@ -184,11 +330,13 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         "0.5"
     );
     let mut worst_ratio: Option<(f64, String)> = None;
+    let mut worst_same_order: Option<(f64, String)> = None;
     let mut worst_moved: Option<(f64, String)> = None;
     for &n in &ctx.plan.pure_sizes {
         let shared = &entries[..n as usize];
         progress(&format!("in memory, N = {n}: building the sets"));
         let base = mem_store(shared);
+        let timed_base: MemStore<TimedId> = shared.iter().map(|e| TimedId::of(e, true)).collect();
         let mut rows = Vec::new();
         // The same thousand differences again, with timestamps spread over the shared ones'.
         let spread = diff_sets_spread(1000, total, n);
@@ -200,46 +348,56 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         } else {
             Vec::new()
         };
-        // Each case: its shape, label, sets, and whether negentropy also runs on the sets
-        // with timestamps 0.
-        let mut cases: Vec<(Shape, String, &[DiffSet], bool)> = shapes
+        let mut cases: Vec<Case<'_>> = shapes
             .iter()
-            .map(|&shape| {
-                let diffs = match shape {
+            .map(|&shape| Case {
+                shape,
+                label: shape.label(),
+                diffs: match shape {
                     Shape::Diff(10) => &diffs10,
-                    _ => &diffs1000,
-                };
-                (
-                    shape,
-                    shape.label(),
-                    diffs.as_slice(),
-                    shape == Shape::Diff(1000),
-                )
+                    Shape::Diff(1000) => &diffs1000,
+                    _ => &[],
+                },
+                untimed_too: shape == Shape::Diff(1000),
+                theirs_too: shape != Shape::Bootstrap || n <= THEIRS_BOOTSTRAP_MAX_N,
             })
             .collect();
         cases.insert(
             3,
-            (
-                Shape::Diff(1000),
-                format!("{}, spread in time", Shape::Diff(1000).label()),
-                spread.as_slice(),
-                false,
-            ),
+            Case {
+                shape: Shape::Diff(1000),
+                label: format!("{}, spread in time", Shape::Diff(1000).label()),
+                diffs: &spread,
+                untimed_too: false,
+                // The keys of d = 1000 again: in iroh-docs' order (by key) the very same case.
+                theirs_too: false,
+            },
         );
         if !dense.is_empty() {
-            cases.push((
-                Shape::Diff(dense_d),
-                format!("{} (dense: N / 10)", Shape::Diff(dense_d).label()),
-                dense.as_slice(),
-                true,
-            ));
+            cases.push(Case {
+                shape: Shape::Diff(dense_d),
+                label: format!("{} (dense: N / 10)", Shape::Diff(dense_d).label()),
+                diffs: &dense,
+                untimed_too: true,
+                theirs_too: true,
+            });
         }
-        for (shape, case, diffs, untimed_too) in cases {
-            progress(&format!("in memory, N = {n}, {case}: docsync, negentropy"));
-            let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs)?;
+        let theirs_cases: Vec<(String, Shape, &[DiffSet])> = cases
+            .iter()
+            .filter(|c| c.theirs_too)
+            .map(|c| (c.label.clone(), c.shape, c.diffs))
+            .collect();
+        let mut theirs = theirs_mem(ctx, shared, &theirs_cases)?;
+        for case in &cases {
+            let Case { shape, diffs, .. } = *case;
+            progress(&format!(
+                "in memory, N = {n}, {}: docsync, negentropy",
+                case.label
+            ));
+            let (to, so) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs, false)?;
             let (tn, sn) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs, true)?;
             let vs_time = ratio(&to, &tn);
-            let label = format!("N = {n}, {case}");
+            let label = format!("N = {n}, {}", case.label);
             if let Some(r) = vs_time
                 && worst_ratio.as_ref().is_none_or(|(w, _)| r > *w)
             {
@@ -260,7 +418,21 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                 &sn,
                 vs_time.map(|r| format!("docsync {r:.2}× its time")),
             ));
-            if untimed_too {
+            let (tr, sr) = timed_run(ctx, &timed_base, shape, ctx.plan.reps, diffs, config)?;
+            let vs_same_order = ratio(&tr, &tn);
+            if let Some(r) = vs_same_order
+                && worst_same_order.as_ref().is_none_or(|(w, _)| r > *w)
+            {
+                worst_same_order = Some((r, label.clone()));
+            }
+            rows.push(sync_row(
+                "ranger in negentropy's order",
+                &label,
+                &tr,
+                &sr,
+                vs_same_order.map(|r| format!("{r:.2}× negentropy's time")),
+            ));
+            if case.untimed_too {
                 // The same sets once more, negentropy without its time order: what the gap
                 // above owes to the order rather than to the implementation.
                 let (tk, sk) = neg_run(ctx, shared, shape, ctx.plan.reps, diffs, false)?;
@@ -270,6 +442,26 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                     &tk,
                     &sk,
                     ratio(&to, &tk).map(|r| format!("docsync {r:.2}× its time")),
+                ));
+            }
+            if let Some(i) = theirs.iter().position(|t| t.0 == case.label) {
+                // iroh-docs verifies every entry it receives and cannot be told not to: it is
+                // compared with docsync doing the same.
+                let (_, tt, st) = theirs.swap_remove(i);
+                let (tv, sv) = ours_mem(ctx, &base, shape, config, ctx.plan.reps, diffs, true)?;
+                rows.push(sync_row(
+                    "docsync (ranger), signatures checked",
+                    &label,
+                    &tv,
+                    &sv,
+                    None,
+                ));
+                rows.push(sync_row(
+                    "iroh-docs 0.101, `Store::memory`",
+                    &label,
+                    &tt,
+                    &st,
+                    ratio(&tt, &tv).map(|r| format!("docsync (signatures checked) {r:.0}× faster")),
                 ));
             }
         }
@@ -289,10 +481,22 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
         );
         body += "\n";
     }
-    report.section("Set reconciliation in memory: docsync vs negentropy", &body);
+    report.section(
+        "Set reconciliation in memory: docsync vs negentropy and iroh-docs",
+        &body,
+    );
     if let Some((r, label)) = worst_ratio {
         report.target(Target {
             name: "(issue 3) The algorithm's own time within 3× of negentropy's".into(),
+            measured: format!("worst case {r:.2}× ({label})"),
+            met: Some(r <= 3.0),
+        });
+    }
+    if let Some((r, label)) = worst_same_order {
+        report.target(Target {
+            name:
+                "(issue 3) The same, ranger run in negentropy's order (timestamp, id) on its items"
+                    .into(),
             measured: format!("worst case {r:.2}× ({label})"),
             met: Some(r <= 3.0),
         });
@@ -378,7 +582,8 @@ pub(crate) fn sweep(
                     } else {
                         &diffs1000
                     };
-                    let (t, s) = ours_mem(ctx, &base, shape, config, ctx.plan.sweep_reps, diffs)?;
+                    let (t, s) =
+                        ours_mem(ctx, &base, shape, config, ctx.plan.sweep_reps, diffs, false)?;
                     per_shape.push((t, s));
                 }
                 let cost: f64 = per_shape

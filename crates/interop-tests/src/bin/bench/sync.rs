@@ -77,19 +77,30 @@ pub(crate) fn theirs_base_at(ctx: &Ctx, entries: &[SignedEntry], offset: u64) ->
         let secret = iroh_docs::NamespaceSecret::from_bytes(&namespace().to_bytes());
         {
             let mut replica = store.new_replica(secret)?;
-            for e in entries {
-                ctx.rt.block_on(replica.insert_remote_entry(
-                    data::to_theirs(e)?,
-                    [0; 32],
-                    iroh_docs::ContentStatus::Missing,
-                ))?;
-            }
+            theirs_insert(ctx, &mut replica, entries)?;
         }
         store.close_replica(their_id());
         store.flush()?;
     }
     std::fs::rename(&tmp, &path)?;
     Ok(path)
+}
+
+/// Adds `entries` to an iroh-docs replica as its network layer adds a peer's entries (both
+/// signatures verified).
+pub(crate) fn theirs_insert(
+    ctx: &Ctx,
+    replica: &mut iroh_docs::sync::Replica<'_>,
+    entries: &[SignedEntry],
+) -> Result<()> {
+    for e in entries {
+        ctx.rt.block_on(replica.insert_remote_entry(
+            data::to_theirs(e)?,
+            [0; 32],
+            iroh_docs::ContentStatus::Missing,
+        ))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn copy_to(ctx: &Ctx, from: &Path, name: &str) -> Result<PathBuf> {
@@ -102,7 +113,7 @@ fn ours_count(store: &mut RedbStore) -> Result<u64> {
     Ok(store.count(&namespace().id(), &KeyInterval::all())?)
 }
 
-fn theirs_count(store: &mut iroh_docs::store::Store) -> Result<u64> {
+pub(crate) fn theirs_count(store: &mut iroh_docs::store::Store) -> Result<u64> {
     Ok(store
         .get_many(
             their_id(),
@@ -196,15 +207,8 @@ fn theirs_cases(
             let mut ra = a.open_replica(&id)?;
             let mut rb = b.open_replica(&id)?;
             if let Some((da, db)) = diffs.get(i) {
-                for (replica, side) in [(&mut ra, da), (&mut rb, db)] {
-                    for e in side {
-                        ctx.rt.block_on(replica.insert_remote_entry(
-                            data::to_theirs(e)?,
-                            [0; 32],
-                            iroh_docs::ContentStatus::Missing,
-                        ))?;
-                    }
-                }
+                theirs_insert(ctx, &mut ra, da)?;
+                theirs_insert(ctx, &mut rb, db)?;
                 expected += (da.len() + db.len()) as u64;
             }
             let mut peer_a = Theirs::new(ra, &ctx.rt, 1);
