@@ -12,7 +12,7 @@ use crate::data::{diff_sets, diff_sets_spread, namespace};
 use crate::local::{Rates, repeat};
 use crate::peers::{Neg, Ours, SyncStats, Theirs, neg_storage, run_session};
 use crate::report::{Report, Target, table};
-use crate::stats::{Timings, fmt_bytes, fmt_duration};
+use crate::stats::{Timings, fmt_bytes, fmt_duration, fmt_factor};
 use crate::sync::{their_id, theirs_count, theirs_insert};
 use crate::timed::{self, TimedId};
 use crate::{BUDGET, Ctx, progress};
@@ -461,7 +461,8 @@ pub(crate) fn compare(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report) -
                     &label,
                     &tt,
                     &st,
-                    ratio(&tt, &tv).map(|r| format!("docsync (signatures checked) {r:.0}× faster")),
+                    ratio(&tt, &tv)
+                        .map(|r| format!("docsync (signatures checked) {} faster", fmt_factor(r))),
                 ));
             }
         }

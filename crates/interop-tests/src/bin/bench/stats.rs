@@ -106,3 +106,12 @@ pub(crate) fn fmt_rate(per_s: f64) -> String {
         format!("{per_s:.0} /s")
     }
 }
+
+/// A speed-up factor: two decimals below 10 (where "1×" would hide a 1.5), whole above.
+pub(crate) fn fmt_factor(r: f64) -> String {
+    if r < 10.0 {
+        format!("{r:.2}×")
+    } else {
+        format!("{r:.0}×")
+    }
+}

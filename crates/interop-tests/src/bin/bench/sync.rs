@@ -15,7 +15,7 @@ use crate::local::repeat;
 use crate::peers::{Ours, SyncStats, Theirs, run_session};
 use crate::pure::{Shape, ratio, sync_row};
 use crate::report::{ChartPoint, Report, Target, table};
-use crate::stats::{Timings, fmt_bytes};
+use crate::stats::{Timings, fmt_bytes, fmt_factor};
 use crate::{BUDGET, Ctx, progress};
 
 pub(crate) fn their_id() -> iroh_docs::NamespaceId {
@@ -278,7 +278,7 @@ pub(crate) fn file_sync(ctx: &Ctx, entries: &[SignedEntry], report: &mut Report)
                 &label,
                 &o.timings,
                 &o.stats,
-                speedup.map(|r| format!("{r:.0}× faster")),
+                speedup.map(|r| format!("{} faster", fmt_factor(r))),
             ));
             rows.push(sync_row(
                 "iroh-docs 0.101",
