@@ -69,10 +69,7 @@ impl<E: RangeEntry, M> Message<E, M> {
 
     /// All values carried by the item parts, in order.
     pub fn values(&self) -> impl Iterator<Item = &(E, M)> {
-        self.parts.iter().flat_map(|part| match part {
-            MessagePart::RangeFingerprint(_) => [].iter(),
-            MessagePart::RangeItem(item) => item.values.iter(),
-        })
+        parts_values(&self.parts)
     }
 
     /// The number of values carried by the item parts.
@@ -92,6 +89,16 @@ impl<E: RangeEntry, M> Message<E, M> {
     pub fn encoded_len(&self) -> usize {
         parts_len(&self.parts)
     }
+}
+
+/// [`Message::values`] of a message of `parts`.
+pub(crate) fn parts_values<E: RangeEntry, M>(
+    parts: &[MessagePart<E, M>],
+) -> impl Iterator<Item = &(E, M)> {
+    parts.iter().flat_map(|part| match part {
+        MessagePart::RangeFingerprint(_) => [].as_slice(),
+        MessagePart::RangeItem(item) => item.values.as_slice(),
+    })
 }
 
 /// [`Message::encoded_len`] of a message of `parts`.

@@ -6,7 +6,8 @@ use std::convert::Infallible;
 use std::ops::ControlFlow;
 
 use crate::message::{
-    FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len, parts_len, varint_len,
+    FINGERPRINT_PART_OVERHEAD, fingerprint_part_len, item_part_len, parts_len, parts_values,
+    varint_len,
 };
 use crate::{
     Config, Fingerprint, Interval, Message, MessagePart, Range, RangeEntry, RangeFingerprint,
@@ -472,14 +473,6 @@ impl Session {
     }
 }
 
-/// The values of every item of `parts`, in order.
-fn item_values<E: RangeEntry, M>(parts: &[MessagePart<E, M>]) -> impl Iterator<Item = &(E, M)> {
-    parts.iter().flat_map(|part| match part {
-        MessagePart::RangeItem(item) => item.values.as_slice(),
-        MessagePart::RangeFingerprint(_) => &[],
-    })
-}
-
 /// For each value of the items of `parts` that asked for ours (`have_local == false`, where a
 /// peer sends what it holds rather than what we lack), the stored entry with its fingerprint;
 /// `None` for the other values.
@@ -522,7 +515,7 @@ where
     E: RangeEntry,
     H: Hooks<E, M>,
 {
-    let all: Vec<(&E, &M)> = item_values(parts)
+    let all: Vec<(&E, &M)> = parts_values(parts)
         .enumerate()
         .filter(|(i, _)| held.get(*i).is_none_or(Option::is_none))
         .map(|(_, (e, m))| (e, m))

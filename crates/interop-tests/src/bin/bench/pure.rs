@@ -13,7 +13,7 @@ use crate::local::{Rates, repeat};
 use crate::peers::{Neg, Ours, SyncStats, Theirs, neg_storage, run_session};
 use crate::report::{Report, Target, table};
 use crate::stats::{Timings, fmt_bytes, fmt_duration, fmt_factor};
-use crate::sync::{their_id, theirs_count, theirs_insert};
+use crate::sync::{their_id, theirs_count, theirs_insert, theirs_round};
 use crate::timed::{self, TimedId};
 use crate::{BUDGET, Ctx, progress};
 
@@ -225,19 +225,8 @@ fn theirs_mem(
             })?
         } else {
             repeat(ctx, ctx.plan.reps, |i| {
-                let mut ra = a.open_replica(&id)?;
-                let mut rb = b.open_replica(&id)?;
-                if let (Shape::Diff(1..), Some((da, db))) = (shape, diffs.get(i)) {
-                    theirs_insert(ctx, &mut ra, da)?;
-                    theirs_insert(ctx, &mut rb, db)?;
-                    expected += (da.len() + db.len()) as u64;
-                }
-                let mut pa = Theirs::new(ra, &ctx.rt, 1);
-                let mut pb = Theirs::new(rb, &ctx.rt, 2);
-                last = run_session(&mut pa, &mut pb)?;
-                drop((pa, pb));
-                a.close_replica(id);
-                b.close_replica(id);
+                let diff = diffs.get(i).filter(|_| matches!(shape, Shape::Diff(1..)));
+                last = theirs_round(ctx, &mut a, &mut b, diff, &mut expected)?;
                 Ok(last.time)
             })?
         };

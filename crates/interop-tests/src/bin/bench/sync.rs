@@ -190,7 +190,6 @@ fn theirs_cases(
     shapes: &[Shape],
     diffs: &[Vec<(Vec<SignedEntry>, Vec<SignedEntry>)>],
 ) -> Result<Vec<Case>> {
-    let id = their_id();
     let pa = copy_to(ctx, base, "theirs-a.redb")?;
     let pb = copy_to(ctx, base, "theirs-b.redb")?;
     let mut a = iroh_docs::store::Store::persistent(&pa)?;
@@ -204,19 +203,7 @@ fn theirs_cases(
         ));
         let mut last = SyncStats::default();
         let timings = repeat(ctx, ctx.plan.reps, |i| {
-            let mut ra = a.open_replica(&id)?;
-            let mut rb = b.open_replica(&id)?;
-            if let Some((da, db)) = diffs.get(i) {
-                theirs_insert(ctx, &mut ra, da)?;
-                theirs_insert(ctx, &mut rb, db)?;
-                expected += (da.len() + db.len()) as u64;
-            }
-            let mut peer_a = Theirs::new(ra, &ctx.rt, 1);
-            let mut peer_b = Theirs::new(rb, &ctx.rt, 2);
-            last = run_session(&mut peer_a, &mut peer_b)?;
-            drop((peer_a, peer_b));
-            a.close_replica(id);
-            b.close_replica(id);
+            last = theirs_round(ctx, &mut a, &mut b, diffs.get(i), &mut expected)?;
             Ok(last.time)
         })?;
         out.push(Case {
@@ -236,6 +223,32 @@ fn theirs_cases(
     std::fs::remove_file(pa)?;
     std::fs::remove_file(pb)?;
     Ok(out)
+}
+
+/// One repetition on a converged pair of iroh-docs stores: `diff`'s entries added to each side
+/// (not timed, `expected` grows by them), then a session, `a` initiating.
+pub(crate) fn theirs_round(
+    ctx: &Ctx,
+    a: &mut iroh_docs::store::Store,
+    b: &mut iroh_docs::store::Store,
+    diff: Option<&(Vec<SignedEntry>, Vec<SignedEntry>)>,
+    expected: &mut u64,
+) -> Result<SyncStats> {
+    let id = their_id();
+    let mut ra = a.open_replica(&id)?;
+    let mut rb = b.open_replica(&id)?;
+    if let Some((da, db)) = diff {
+        theirs_insert(ctx, &mut ra, da)?;
+        theirs_insert(ctx, &mut rb, db)?;
+        *expected += (da.len() + db.len()) as u64;
+    }
+    let mut peer_a = Theirs::new(ra, &ctx.rt, 1);
+    let mut peer_b = Theirs::new(rb, &ctx.rt, 2);
+    let stats = run_session(&mut peer_a, &mut peer_b)?;
+    drop((peer_a, peer_b));
+    a.close_replica(id);
+    b.close_replica(id);
+    Ok(stats)
 }
 
 /// In-sync check, d = 10 and d = 1000 on file stores at every size of the plan.
