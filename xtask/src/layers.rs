@@ -33,6 +33,7 @@ const LIBS: &[&str] = &[
     "sync-store-redb",
     "sync-actor",
     "sync-net",
+    "sync-engine",
 ];
 
 /// The layer table: one row per workspace package. A package missing here is a violation.
@@ -64,6 +65,12 @@ pub(crate) const LAYERS: &[Layer] = &[
     Layer {
         package: "sync-net",
         workspace_deps: &["sync-core", "ranger", "sync-actor"],
+        dev_only_workspace_deps: &["sync-store-redb"],
+        forbidden: &["redb", "iroh-docs"],
+    },
+    Layer {
+        package: "sync-engine",
+        workspace_deps: &["sync-core", "sync-actor", "sync-net"],
         dev_only_workspace_deps: &["sync-store-redb"],
         forbidden: &["redb", "iroh-docs"],
     },
@@ -116,7 +123,13 @@ pub(crate) const EXCLUSIVE: &[(&str, &[&str])] = &[
     ("redb", &["sync-store-redb", "interop-tests"]),
     (
         "iroh",
-        &["sync-net", "docsync", "interop-tests", "reliability"],
+        &[
+            "sync-net",
+            "sync-engine",
+            "docsync",
+            "interop-tests",
+            "reliability",
+        ],
     ),
     ("iroh-docs", &["interop-tests"]),
 ];

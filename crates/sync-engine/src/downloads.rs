@@ -1,0 +1,534 @@
+//! [`Downloads`]: the content this node wants, who may have it, and the transfers under way.
+//!
+//! One task owns the queue. Each wanted hash keeps its providers, each with its own backoff
+//! (exponential with jitter after every failure), and is tried against one provider at a time
+//! through iroh-blobs' downloader, which verifies every byte against the hash. Transfers are
+//! bounded globally and per peer. The queue lives in memory: what is wanted follows from the
+//! stored entries, so the engine rebuilds it after a restart (see `docs/protocol.md`, content).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::time::Duration;
+
+use iroh::EndpointId;
+use iroh_blobs::api::downloader::{DownloadProgressItem, Downloader};
+use n0_future::StreamExt as _;
+use sync_core::{ContentHash, NamespaceId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::content::{ContentStore, to_blobs};
+use crate::error::DownloadError;
+
+/// Limits and timing of downloads.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct DownloadOptions {
+    /// Transfers at once, over all peers. Default 32.
+    pub max_concurrent: usize,
+    /// Transfers at once from one peer. Default 8.
+    pub max_per_peer: usize,
+    /// A transfer that makes no progress for this long fails. Default 15 s.
+    pub stall_timeout: Duration,
+    /// The wait after a provider's first failure, doubled after each further one. Default 250 ms.
+    pub backoff_base: Duration,
+    /// The longest wait before a provider is tried again. Default 60 s.
+    pub backoff_max: Duration,
+}
+
+impl Default for DownloadOptions {
+    fn default() -> Self {
+        Self {
+            max_concurrent: 32,
+            max_per_peer: 8,
+            stall_timeout: Duration::from_secs(15),
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Something that happened to wanted content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentEvent {
+    /// The content of `hash`, wanted by `namespace`, is now complete here.
+    Ready {
+        /// The document that wanted it.
+        namespace: NamespaceId,
+        /// The content.
+        hash: ContentHash,
+    },
+    /// A transfer of `hash` from `peer` failed; it is tried again later.
+    Failed {
+        /// The content.
+        hash: ContentHash,
+        /// The provider that failed.
+        peer: EndpointId,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How much content is wanted and moving, for status displays.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DownloadStatus {
+    /// Hashes wanted and not complete yet.
+    pub wanted: usize,
+    /// Transfers running.
+    pub running: usize,
+    /// Wanted hashes with no provider known.
+    pub without_provider: usize,
+    /// Wanted hashes running, or with a provider not tried yet.
+    pub untried: usize,
+    /// Transfers completed since start.
+    pub completed: u64,
+    /// Transfer attempts that failed since start.
+    pub failed: u64,
+}
+
+enum Command {
+    Want {
+        namespace: NamespaceId,
+        hash: ContentHash,
+        len: u64,
+        providers: Vec<EndpointId>,
+    },
+    Providers {
+        namespace: NamespaceId,
+        peers: Vec<EndpointId>,
+    },
+    Forget {
+        namespace: NamespaceId,
+    },
+    Status(oneshot::Sender<DownloadStatus>),
+}
+
+/// The handle of the download queue. Cheap to clone; the queue stops with its last handle.
+#[derive(Debug, Clone)]
+pub struct Downloads {
+    commands: mpsc::UnboundedSender<Command>,
+    events: broadcast::Sender<ContentEvent>,
+}
+
+impl Downloads {
+    /// Starts the queue, downloading into `content` over `endpoint`.
+    pub fn spawn(
+        content: ContentStore,
+        endpoint: &iroh::Endpoint,
+        options: DownloadOptions,
+    ) -> Self {
+        let (commands, rx) = mpsc::unbounded_channel();
+        let (events, _) = broadcast::channel(1024);
+        let downloader = Downloader::new(content.blobs(), endpoint);
+        let queue = Queue::new(content, downloader, options, events.clone());
+        tokio::spawn(queue.run(rx));
+        Self { commands, events }
+    }
+
+    /// Wants the content `hash` (of length `len`) for `namespace`, from `providers` first.
+    pub fn want(
+        &self,
+        namespace: NamespaceId,
+        hash: ContentHash,
+        len: u64,
+        providers: Vec<EndpointId>,
+    ) {
+        let _ = self.commands.send(Command::Want {
+            namespace,
+            hash,
+            len,
+            providers,
+        });
+    }
+
+    /// Adds `peers` as possible providers of everything `namespace` wants.
+    pub fn add_providers(&self, namespace: NamespaceId, peers: Vec<EndpointId>) {
+        let _ = self.commands.send(Command::Providers { namespace, peers });
+    }
+
+    /// Stops wanting content for `namespace` (its policy changed or it was dropped); content
+    /// other documents want stays wanted.
+    pub fn forget(&self, namespace: NamespaceId) {
+        let _ = self.commands.send(Command::Forget { namespace });
+    }
+
+    /// Waits until every wanted hash is complete or has failed with each of its providers at
+    /// least once; returns the status then.
+    pub async fn settled(&self) -> DownloadStatus {
+        let mut events = self.subscribe();
+        loop {
+            let status = self.status().await;
+            tracing::trace!(?status, "waiting for downloads to settle");
+            if status.untried == 0 || self.commands.is_closed() {
+                return status;
+            }
+            // Any event may settle the queue; the tick covers events missed between the two.
+            let _ = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
+        }
+    }
+
+    /// Events of wanted content.
+    pub fn subscribe(&self) -> broadcast::Receiver<ContentEvent> {
+        self.events.subscribe()
+    }
+
+    /// How much is wanted and moving now.
+    pub async fn status(&self) -> DownloadStatus {
+        let (tx, rx) = oneshot::channel();
+        let _ = self.commands.send(Command::Status(tx));
+        rx.await.unwrap_or_default()
+    }
+}
+
+/// One provider of one wanted hash.
+struct Provider {
+    peer: EndpointId,
+    failures: u32,
+    next_try: Instant,
+}
+
+struct Wanted {
+    namespaces: HashSet<NamespaceId>,
+    len: u64,
+    providers: Vec<Provider>,
+    running: bool,
+}
+
+type Attempt = (ContentHash, EndpointId, Result<(), DownloadError>);
+
+struct Queue {
+    content: ContentStore,
+    downloader: Downloader,
+    options: DownloadOptions,
+    events: broadcast::Sender<ContentEvent>,
+    wanted: HashMap<ContentHash, Wanted>,
+    /// Hashes that may start now.
+    ready: VecDeque<ContentHash>,
+    /// Hashes whose providers are all backing off, by the time the first may be tried.
+    delayed: BinaryHeap<Reverse<(Instant, ContentHash)>>,
+    /// Hashes waiting for a transfer slot of a busy peer.
+    blocked: HashMap<EndpointId, VecDeque<ContentHash>>,
+    per_peer: HashMap<EndpointId, usize>,
+    running: JoinSet<Attempt>,
+    status: DownloadStatus,
+}
+
+impl Queue {
+    fn new(
+        content: ContentStore,
+        downloader: Downloader,
+        options: DownloadOptions,
+        events: broadcast::Sender<ContentEvent>,
+    ) -> Self {
+        Self {
+            content,
+            downloader,
+            options,
+            events,
+            wanted: HashMap::new(),
+            ready: VecDeque::new(),
+            delayed: BinaryHeap::new(),
+            blocked: HashMap::new(),
+            per_peer: HashMap::new(),
+            running: JoinSet::new(),
+            status: DownloadStatus::default(),
+        }
+    }
+
+    async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
+        loop {
+            self.start_ready();
+            let wake = self.delayed.peek().map(|Reverse((at, _))| *at);
+            tokio::select! {
+                command = commands.recv() => match command {
+                    Some(command) => self.command(command),
+                    None => return,
+                },
+                Some(done) = self.running.join_next(), if !self.running.is_empty() => {
+                    if let Ok(attempt) = done {
+                        self.finished(attempt);
+                    }
+                }
+                _ = sleep_until(wake), if wake.is_some() => self.wake_delayed(),
+            }
+        }
+    }
+
+    fn command(&mut self, command: Command) {
+        match command {
+            Command::Want {
+                namespace,
+                hash,
+                len,
+                providers,
+            } => self.want(namespace, hash, len, providers),
+            Command::Providers { namespace, peers } => {
+                let hashes: Vec<ContentHash> = self
+                    .wanted
+                    .iter()
+                    .filter(|(_, w)| w.namespaces.contains(&namespace))
+                    .map(|(h, _)| *h)
+                    .collect();
+                for hash in hashes {
+                    self.add_providers(hash, &peers);
+                }
+            }
+            Command::Forget { namespace } => self.wanted.retain(|_, w| {
+                w.namespaces.remove(&namespace);
+                !w.namespaces.is_empty() || w.running
+            }),
+            Command::Status(reply) => {
+                let mut status = self.status.clone();
+                status.wanted = self.wanted.len();
+                status.running = self.running.len();
+                status.without_provider = self
+                    .wanted
+                    .values()
+                    .filter(|w| w.providers.is_empty())
+                    .count();
+                status.untried = self
+                    .wanted
+                    .values()
+                    .filter(|w| w.running || w.providers.iter().any(|p| p.failures == 0))
+                    .count();
+                let _ = reply.send(status);
+            }
+        }
+    }
+
+    fn want(
+        &mut self,
+        namespace: NamespaceId,
+        hash: ContentHash,
+        len: u64,
+        peers: Vec<EndpointId>,
+    ) {
+        if self.content.is_complete(&hash) {
+            let _ = self.events.send(ContentEvent::Ready { namespace, hash });
+            return;
+        }
+        let wanted = self.wanted.entry(hash).or_insert_with(|| Wanted {
+            namespaces: HashSet::new(),
+            len,
+            providers: Vec::new(),
+            running: false,
+        });
+        wanted.namespaces.insert(namespace);
+        wanted.len = wanted.len.max(len);
+        self.add_providers(hash, &peers);
+    }
+
+    /// Adds providers to a wanted hash; one that is new makes the hash ready to try.
+    fn add_providers(&mut self, hash: ContentHash, peers: &[EndpointId]) {
+        let Some(wanted) = self.wanted.get_mut(&hash) else {
+            return;
+        };
+        let mut added = false;
+        for peer in peers {
+            if !wanted.providers.iter().any(|p| p.peer == *peer) {
+                wanted.providers.push(Provider {
+                    peer: *peer,
+                    failures: 0,
+                    next_try: Instant::now(),
+                });
+                added = true;
+            }
+        }
+        if added && !wanted.running {
+            self.ready.push_back(hash);
+        }
+    }
+
+    fn start_ready(&mut self) {
+        while self.running.len() < self.options.max_concurrent {
+            let Some(hash) = self.ready.pop_front() else {
+                return;
+            };
+            self.try_start(hash);
+        }
+    }
+
+    /// Starts a transfer of `hash` from its best provider that may be tried now, or files the
+    /// hash where it waits for one.
+    fn try_start(&mut self, hash: ContentHash) {
+        let now = Instant::now();
+        let Some(wanted) = self.wanted.get_mut(&hash) else {
+            return;
+        };
+        if wanted.running || wanted.providers.is_empty() {
+            return;
+        }
+        let per_peer = &self.per_peer;
+        let max = self.options.max_per_peer;
+        let free = |p: &&&Provider| per_peer.get(&p.peer).copied().unwrap_or(0) < max;
+        let due: Vec<&Provider> = wanted
+            .providers
+            .iter()
+            .filter(|p| p.next_try <= now)
+            .collect();
+        let Some(provider) = due.iter().filter(free).min_by_key(|p| p.failures) else {
+            match due.first() {
+                // Every provider that may be tried is busy: wait for its next free slot.
+                Some(busy) => self.blocked.entry(busy.peer).or_default().push_back(hash),
+                None => {
+                    let at = wanted
+                        .providers
+                        .iter()
+                        .map(|p| p.next_try)
+                        .min()
+                        .unwrap_or(now);
+                    self.delayed.push(Reverse((at, hash)));
+                }
+            }
+            return;
+        };
+        let peer = provider.peer;
+        tracing::trace!(%hash, %peer, "content download starts");
+        wanted.running = true;
+        *self.per_peer.entry(peer).or_default() += 1;
+        let transfer = Transfer {
+            downloader: self.downloader.clone(),
+            content: self.content.clone(),
+            hash,
+            peer,
+            max_len: wanted.len,
+            stall: self.options.stall_timeout,
+        };
+        self.running
+            .spawn(async move { (hash, peer, transfer.run().await) });
+    }
+
+    fn finished(&mut self, (hash, peer, result): Attempt) {
+        if let Some(count) = self.per_peer.get_mut(&peer) {
+            *count = count.saturating_sub(1);
+        }
+        // The slot goes to the next hash still waiting (entries may have started or been
+        // forgotten meanwhile; skipping them keeps the slot from being lost).
+        while let Some(next) = self.blocked.get_mut(&peer).and_then(VecDeque::pop_front) {
+            if self.wanted.get(&next).is_some_and(|w| !w.running) {
+                self.ready.push_back(next);
+                break;
+            }
+        }
+        match result {
+            Ok(()) => {
+                self.status.completed += 1;
+                self.content.mark_complete(hash);
+                if let Some(wanted) = self.wanted.remove(&hash) {
+                    for namespace in wanted.namespaces {
+                        let _ = self.events.send(ContentEvent::Ready { namespace, hash });
+                    }
+                }
+            }
+            Err(error) => {
+                self.status.failed += 1;
+                tracing::debug!(%hash, %peer, %error, "content download failed");
+                let _ = self.events.send(ContentEvent::Failed {
+                    hash,
+                    peer,
+                    reason: error.to_string(),
+                });
+                self.back_off(hash, peer);
+            }
+        }
+    }
+
+    fn back_off(&mut self, hash: ContentHash, peer: EndpointId) {
+        let Some(wanted) = self.wanted.get_mut(&hash) else {
+            return;
+        };
+        wanted.running = false;
+        if wanted.namespaces.is_empty() {
+            self.wanted.remove(&hash);
+            return;
+        }
+        if let Some(p) = wanted.providers.iter_mut().find(|p| p.peer == peer) {
+            p.failures = p.failures.saturating_add(1);
+            p.next_try = Instant::now() + backoff(&self.options, p.failures);
+        }
+        self.ready.push_back(hash);
+    }
+
+    fn wake_delayed(&mut self) {
+        let now = Instant::now();
+        while let Some(Reverse((at, hash))) = self.delayed.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.delayed.pop();
+            self.ready.push_back(hash);
+        }
+    }
+}
+
+/// The wait after `failures` failures: doubling from the base, capped, with up to 50% jitter
+/// so that many nodes retrying one provider spread out.
+fn backoff(options: &DownloadOptions, failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(20);
+    let wait = options
+        .backoff_base
+        .saturating_mul(1 << doublings)
+        .min(options.backoff_max);
+    let mut byte = [0u8; 2];
+    let _ = getrandom::fill(&mut byte);
+    let jitter = f64::from(u16::from_le_bytes(byte)) / f64::from(u16::MAX) * 0.5;
+    wait.mul_f64(1.0 + jitter)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// One attempt to fetch one hash from one peer.
+struct Transfer {
+    downloader: Downloader,
+    content: ContentStore,
+    hash: ContentHash,
+    peer: EndpointId,
+    max_len: u64,
+    stall: Duration,
+}
+
+impl Transfer {
+    async fn run(self) -> Result<(), DownloadError> {
+        let progress = self
+            .downloader
+            .download(to_blobs(self.hash), vec![self.peer]);
+        let mut items = progress
+            .stream()
+            .await
+            .map_err(|e| DownloadError::Transfer(e.to_string()))?;
+        // Bao groups are 16 KiB: a provider may send up to one group past the entry's length
+        // before the verified size tells the truth.
+        let limit = self.max_len.saturating_add(16 * 1024);
+        loop {
+            let item = tokio::time::timeout(self.stall, items.next())
+                .await
+                .map_err(|_| DownloadError::Stalled(self.stall))?;
+            match item {
+                None => break,
+                Some(DownloadProgressItem::Progress(bytes)) if bytes > limit => {
+                    return Err(DownloadError::TooLong { limit });
+                }
+                Some(DownloadProgressItem::Error(e)) => {
+                    return Err(DownloadError::Transfer(e.to_string()));
+                }
+                Some(DownloadProgressItem::DownloadError) => {
+                    return Err(DownloadError::Transfer("the provider failed".into()));
+                }
+                Some(_) => {}
+            }
+        }
+        match self.content.status(self.hash).await {
+            Ok(sync_core::ContentStatus::Complete) => Ok(()),
+            Ok(_) => Err(DownloadError::Transfer("incomplete after transfer".into())),
+            Err(e) => Err(DownloadError::Transfer(e.to_string())),
+        }
+    }
+}

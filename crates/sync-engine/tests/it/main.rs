@@ -1,0 +1,3 @@
+//! Integration tests of the engine: the content store and downloads between nodes.
+
+mod store;
