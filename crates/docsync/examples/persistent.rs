@@ -5,7 +5,7 @@
 //! cargo run -p docsync --example persistent -- my-data # in ./my-data (kept)
 //! ```
 //!
-//! The directory holds the redb store (`docs.redb`), the content table and the node's key, so
+//! The directory holds the redb store (`docs.redb`), the content (an iroh-blobs store) and the node's key, so
 //! the documents, the default author, the content and the node id all survive a restart.
 
 use std::path::Path;

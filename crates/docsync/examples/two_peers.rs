@@ -8,6 +8,8 @@
 //! `Node::memory()`), so nothing leaves the machine. Exits non-zero if the peers end different.
 
 use anyhow::{Context, bail};
+use std::time::Duration;
+
 use docsync::{Node, Query, ShareMode};
 
 #[tokio::main]
@@ -60,8 +62,8 @@ pub async fn run(per_peer: u32) -> anyhow::Result<Report> {
         .await
         .context("bob syncs with alice")?;
 
-    // Print what each side holds (content synced from the other side is not transferred:
-    // only its hash and size are).
+    // Print what each side holds: the content of the other side's entries is fetched from
+    // it after the sync; wait for each value before reading it.
     let all = Query::all();
     let alice_has = alice_doc.query(all.clone()).await?;
     let bob_has = bob_doc.query(all).await?;
@@ -71,10 +73,10 @@ pub async fn run(per_peer: u32) -> anyhow::Result<Report> {
     ] {
         println!("{name} holds {} entries:", entries.len());
         for entry in entries {
-            let value = match doc.content(entry)? {
-                Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-                None => format!("<{} bytes held by the writer>", entry.content_len()),
-            };
+            tokio::time::timeout(Duration::from_secs(30), doc.wait_content(entry))
+                .await
+                .context("the value did not arrive within 30 s")??;
+            let value = String::from_utf8_lossy(&doc.read_to_bytes(entry).await?).into_owned();
             println!("  {}\t{value}", String::from_utf8_lossy(entry.key()));
         }
     }

@@ -1,12 +1,19 @@
 //! [`Doc`]: one open document of a [`Node`].
 
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
 use iroh::EndpointAddr;
 use sync_actor::{ReplicaGuard, Subscription};
-use sync_core::{AuthorId, Capability, ContentHash, NamespaceId, Query, SignedEntry};
+use sync_core::{
+    AuthorId, Capability, ContentHash, ContentStatus, DownloadPolicy, NamespaceId, Query,
+    SignedEntry,
+};
+use sync_engine::{ContentError, ContentEvent, ContentStore, Imported};
 use sync_net::SyncFinished;
+use tokio::io::AsyncRead;
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::error::Error;
@@ -27,10 +34,13 @@ pub enum ShareMode {
 pub struct EntryContent {
     /// The entry.
     pub entry: SignedEntry,
-    /// The content bytes, if stored locally (entries synced from peers carry only the hash
-    /// and length until content transfer exists).
+    /// The content bytes, if complete here and at most [`INLINE_CONTENT_MAX`] bytes long
+    /// (read larger values with [`Doc::reader`] or [`Doc::export`]).
     pub content: Option<Bytes>,
 }
+
+/// The largest content [`Doc::get`] reads into memory with its entry.
+pub const INLINE_CONTENT_MAX: u64 = 16 * 1024 * 1024;
 
 /// An open document. Closes its handle when dropped.
 #[derive(Debug)]
@@ -49,22 +59,69 @@ impl Doc {
         self.guard.namespace()
     }
 
-    /// Writes `value` at `key` as `author`: stores the bytes locally and the signed entry in
-    /// the replica. Returns the content hash.
+    /// Writes `value` at `key` as `author`. Returns the content hash once the content and
+    /// then the entry are durable (on a persistent node).
     pub async fn set(
         &self,
         author: AuthorId,
         key: impl Into<Bytes>,
         value: impl Into<Bytes>,
     ) -> Result<ContentHash, Error> {
-        let value = value.into();
-        let len = value.len() as u64;
-        let hash = self.node.inner.content.put(value)?;
-        self.set_hash(author, key, hash, len).await?;
-        Ok(hash)
+        let imported = self.content().import_bytes(value.into()).await?;
+        Ok(self
+            .set_imported(author, key, imported)
+            .await?
+            .content_hash())
     }
 
-    /// Writes an entry for content this node may not have: its hash and length.
+    /// Writes the content of the file at `path` (streamed, never all in memory) at `key`.
+    /// Returns the entry once the content and then the entry are durable.
+    pub async fn set_file(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        path: impl AsRef<Path>,
+    ) -> Result<SignedEntry, Error> {
+        let imported = self.content().import_file(path.as_ref()).await?;
+        self.set_imported(author, key, imported).await
+    }
+
+    /// Writes everything `reader` yields, to its end, at `key`. Returns the entry once the
+    /// content and then the entry are durable.
+    pub async fn set_reader(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        reader: impl AsyncRead + Send + Sync + Unpin + 'static,
+    ) -> Result<SignedEntry, Error> {
+        let imported = self.content().import_reader(reader).await?;
+        self.set_imported(author, key, imported).await
+    }
+
+    /// The entry for content already durable here; `imported` keeps it from garbage
+    /// collection until the entry is committed.
+    async fn set_imported(
+        &self,
+        author: AuthorId,
+        key: impl Into<Bytes>,
+        imported: Imported,
+    ) -> Result<SignedEntry, Error> {
+        let entry = self
+            .set_hash(author, key, imported.hash, imported.len)
+            .await?;
+        if self.node.data_dir().is_some() {
+            self.node.inner.handle.flush().await?;
+        }
+        drop(imported);
+        Ok(entry)
+    }
+
+    fn content(&self) -> &ContentStore {
+        self.node.inner.engine.content()
+    }
+
+    /// Writes an entry for content this node may not have: its hash and length. The entry is
+    /// acknowledged from the open batch (see [`Node::flush`]).
     pub async fn set_hash(
         &self,
         author: AuthorId,
@@ -82,12 +139,16 @@ impl Doc {
 
     /// The newest entry at `key` over all authors (deletions hide it), with its content.
     pub async fn get(&self, key: impl Into<Bytes>) -> Result<Option<EntryContent>, Error> {
-        let query = Query::latest_per_key().with_key_exact(key);
-        let found = self.query(query).await?;
-        match found.into_iter().next() {
-            Some(entry) => Ok(Some(self.with_content(entry)?)),
+        match self.get_entry(key).await? {
+            Some(entry) => Ok(Some(self.with_content(entry).await?)),
             None => Ok(None),
         }
+    }
+
+    /// The newest entry at `key` over all authors (deletions hide it), without its content.
+    pub async fn get_entry(&self, key: impl Into<Bytes>) -> Result<Option<SignedEntry>, Error> {
+        let query = Query::latest_per_key().with_key_exact(key);
+        Ok(self.query(query).await?.into_iter().next())
     }
 
     /// The entry of `author` at `key`, with its content.
@@ -102,7 +163,10 @@ impl Doc {
             .handle
             .get_exact(self.id(), author, key, false)
             .await?;
-        entry.map(|e| self.with_content(e)).transpose()
+        match entry {
+            Some(entry) => Ok(Some(self.with_content(entry).await?)),
+            None => Ok(None),
+        }
     }
 
     /// Every entry matching `query` (see [`Query`]); for large results use
@@ -122,13 +186,81 @@ impl Doc {
         self.node.inner.handle.query(self.id(), query)
     }
 
-    /// The content of an entry, if this node has it.
-    pub fn content(&self, entry: &SignedEntry) -> Result<Option<Bytes>, Error> {
-        self.node.inner.content.get(&entry.content_hash())
+    /// The whole content of an entry; [`ContentError::Missing`] if it is not complete here.
+    pub async fn read_to_bytes(&self, entry: &SignedEntry) -> Result<Bytes, Error> {
+        let bytes = self.content().read_to_bytes(entry.content_hash()).await?;
+        Ok(bytes)
     }
 
-    fn with_content(&self, entry: SignedEntry) -> Result<EntryContent, Error> {
-        let content = self.content(&entry)?;
+    /// A reader (`AsyncRead` + `AsyncSeek`) over the content of an entry, for large values.
+    pub async fn reader(&self, entry: &SignedEntry) -> Result<ContentReader, Error> {
+        Ok(self.content().reader(entry.content_hash()).await?)
+    }
+
+    /// Writes the content of an entry to the file `target`; returns its length.
+    pub async fn export(
+        &self,
+        entry: &SignedEntry,
+        target: impl AsRef<Path>,
+    ) -> Result<u64, Error> {
+        Ok(self
+            .content()
+            .export(entry.content_hash(), target.as_ref())
+            .await?)
+    }
+
+    /// Whether the content of an entry is here: complete, partly downloaded, or missing.
+    pub async fn content_status(&self, entry: &SignedEntry) -> Result<ContentStatus, Error> {
+        Ok(self.content().status(entry.content_hash()).await?)
+    }
+
+    /// Waits until the content of `entry` is complete here (it may be downloading).
+    pub async fn wait_content(&self, entry: &SignedEntry) -> Result<(), Error> {
+        let hash = entry.content_hash();
+        let mut events = self.node.inner.engine.downloads().subscribe();
+        loop {
+            if self.content().status(hash).await? == ContentStatus::Complete {
+                return Ok(());
+            }
+            match events.recv().await {
+                Ok(ContentEvent::Ready { hash: ready, .. }) if ready == hash => return Ok(()),
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => {
+                    return Err(ContentError::Missing(hash).into());
+                }
+            }
+        }
+    }
+
+    /// Events of this document's wanted content (ready, failed attempts).
+    pub fn content_events(&self) -> ContentEvents {
+        ContentEvents {
+            namespace: self.id(),
+            rx: self.node.inner.engine.downloads().subscribe(),
+        }
+    }
+
+    /// Which content of this document is downloaded.
+    pub async fn download_policy(&self) -> Result<DownloadPolicy, Error> {
+        Ok(self.node.inner.handle.download_policy(self.id()).await?)
+    }
+
+    /// Sets which content of this document is downloaded; what the new policy selects and is
+    /// missing is wanted at once.
+    pub async fn set_download_policy(&self, policy: DownloadPolicy) -> Result<(), Error> {
+        let handle = &self.node.inner.handle;
+        handle.set_download_policy(self.id(), policy).await?;
+        Ok(self.node.inner.engine.rescan(self.id()).await?)
+    }
+
+    async fn with_content(&self, entry: SignedEntry) -> Result<EntryContent, Error> {
+        let hash = entry.content_hash();
+        let inline = entry.content_len() <= INLINE_CONTENT_MAX;
+        let content = if inline && self.content().is_complete(&hash) {
+            Some(self.content().read_to_bytes(hash).await?)
+        } else {
+            None
+        };
         Ok(EntryContent { entry, content })
     }
 
@@ -161,10 +293,14 @@ impl Doc {
         Ok(DocTicket::new(capability, vec![self.node.addr()]))
     }
 
-    /// Syncs this document with `peer` now, as the dialing side.
+    /// Syncs this document with `peer` now, as the dialing side; the content the peer holds
+    /// and the download policy wants is fetched afterwards.
     pub async fn sync_with(&self, peer: EndpointAddr) -> Result<SyncFinished, Error> {
         let peer_id = peer.id;
-        self.node
+        let engine = &self.node.inner.engine;
+        engine.add_address(peer.clone());
+        let finished = self
+            .node
             .inner
             .protocol
             .connect_and_sync(self.id(), peer)
@@ -172,7 +308,9 @@ impl Doc {
             .map_err(|e| Error::Sync {
                 peer: peer_id.to_string(),
                 message: e.to_string(),
-            })
+            })?;
+        engine.synced(&finished);
+        Ok(finished)
     }
 
     /// Keeps syncing with `peers`: every `period`, and soon after each local write. Stops
@@ -199,7 +337,10 @@ impl Doc {
                 }
                 for peer in &peers {
                     // A failed round is retried at the next tick.
-                    let _ = node.inner.protocol.connect_and_sync(id, peer.clone()).await;
+                    node.inner.engine.add_address(peer.clone());
+                    if let Ok(done) = node.inner.protocol.connect_and_sync(id, peer.clone()).await {
+                        node.inner.engine.synced(&done);
+                    }
                 }
             }
         }))
@@ -208,5 +349,30 @@ impl Doc {
     /// Closes this handle of the document.
     pub async fn close(self) -> Result<(), Error> {
         Ok(self.guard.close().await?)
+    }
+}
+
+/// A reader over the content of an entry (`AsyncRead` and `AsyncSeek`).
+pub type ContentReader = sync_engine::BlobReader;
+
+/// The content events of one document.
+#[derive(Debug)]
+pub struct ContentEvents {
+    namespace: NamespaceId,
+    rx: broadcast::Receiver<ContentEvent>,
+}
+
+impl ContentEvents {
+    /// The next event of this document: content that became ready, or an attempt that
+    /// failed. `Err(n)` says `n` events were missed; `None` once the node stopped.
+    pub async fn recv(&mut self) -> Option<Result<ContentEvent, u64>> {
+        loop {
+            match self.rx.recv().await {
+                Ok(ContentEvent::Ready { namespace, .. }) if namespace != self.namespace => {}
+                Ok(event) => return Some(Ok(event)),
+                Err(broadcast::error::RecvError::Lagged(n)) => return Some(Err(n)),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use sync_core::{ContentHash, NamespaceId};
+use sync_core::NamespaceId;
 
 /// An operation of the facade failed.
 #[derive(Debug, thiserror::Error)]
@@ -37,9 +37,9 @@ pub enum Error {
     /// The document is not known to this node.
     #[error("document {0} is not known to this node")]
     UnknownDocument(NamespaceId),
-    /// Stored content does not match its hash.
-    #[error("content {0} is corrupt on disk")]
-    CorruptContent(ContentHash),
+    /// Content could not be stored or read (or is not here).
+    #[error(transparent)]
+    Content(#[from] sync_engine::ContentError),
     /// A ticket could not be parsed.
     #[error(transparent)]
     Ticket(#[from] crate::ticket::TicketError),

@@ -11,11 +11,20 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Parser, Subcommand};
 use docsync::{
-    AuthorId, Doc, DocTicket, Event, NamespaceId, Node, Query, Received, ShareMode, SignedEntry,
-    Subscription,
+    AuthorId, ContentStatus, Doc, DocTicket, Event, NamespaceId, Node, Query, Received, ShareMode,
+    SignedEntry, Subscription,
 };
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
+
+mod cli;
+
+use cli::content;
+
+/// Exit code: no entry at the key.
+const EXIT_NOT_FOUND: u8 = 3;
+/// Exit code: the entry exists but its content is not on this node.
+const EXIT_CONTENT_MISSING: u8 = 4;
 
 /// Replicated, signed key-value documents kept in step over iroh (iroh-docs compatible).
 #[derive(Parser, Debug)]
@@ -45,22 +54,49 @@ enum Command {
         #[command(subcommand)]
         command: DocCommand,
     },
-    /// Write VALUE (or the contents of --file) at KEY.
+    /// Write VALUE at KEY (`-` reads it from stdin; --file streams a file).
     Set {
         /// The key.
         key: String,
-        /// The value.
+        /// The value, or `-` for stdin.
         value: Option<String>,
-        /// Read the value from this file.
+        /// Read the value from this file (streamed, never all in memory).
         #[arg(long, conflicts_with = "value")]
         file: Option<PathBuf>,
         #[command(flatten)]
         target: Target,
     },
-    /// Print the newest value at KEY.
+    /// Write the newest value at KEY to stdout, raw (or to --out). Exit code 3: no such key;
+    /// 4: the content is not on this node (see --wait).
     Get {
         /// The key.
         key: String,
+        /// Write the value to this file instead of stdout.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// Wait (up to SECONDS) for content that is still downloading.
+        #[arg(long, value_name = "SECONDS", num_args = 0..=1, default_missing_value = "60")]
+        wait: Option<u64>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write every file under DIR at the key of its path relative to DIR (after --prefix).
+    Import {
+        /// The directory.
+        dir: PathBuf,
+        /// Put this before every key.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Write the value of every key starting with PREFIX to a file under DIR, named by the
+    /// rest of the key.
+    Export {
+        /// The key prefix.
+        prefix: String,
+        /// The directory.
+        dir: PathBuf,
         #[command(flatten)]
         target: Target,
     },
@@ -190,6 +226,14 @@ fn default_data_dir() -> Result<PathBuf> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Logs go to stderr, filtered by RUST_LOG (default: warnings only).
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -289,27 +333,24 @@ async fn author_of(node: &Node, explicit: Option<&str>) -> Result<AuthorId> {
     }
 }
 
-fn entry_json(entry: &SignedEntry, value: Option<&[u8]>) -> serde_json::Value {
+fn entry_json(entry: &SignedEntry, here: bool) -> serde_json::Value {
     json!({
         "key": String::from_utf8_lossy(entry.key()),
         "author": entry.author().to_string(),
         "hash": entry.content_hash().to_string(),
         "len": entry.content_len(),
         "timestamp": entry.timestamp(),
-        "value": value.map(|v| String::from_utf8_lossy(v).into_owned()),
+        "content": if here { "here" } else { "missing" },
     })
 }
 
-fn entry_text(entry: &SignedEntry, value: Option<&[u8]>) -> String {
-    let shown = match value {
-        Some(v) => String::from_utf8_lossy(v).into_owned(),
-        None => format!("<{} bytes, content not here>", entry.content_len()),
-    };
+fn entry_text(entry: &SignedEntry, here: bool) -> String {
     format!(
-        "{}\t{}\t{}",
+        "{}\t{}\t{} B\t{}",
         String::from_utf8_lossy(entry.key()),
         entry.author().fmt_short(),
-        shown
+        entry.content_len(),
+        if here { "here" } else { "missing" }
     )
 }
 
@@ -397,42 +438,62 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
             file,
             target,
         } => {
-            let bytes = match (value, file) {
-                (Some(v), None) => v.into_bytes(),
-                (None, Some(path)) => {
-                    std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?
-                }
-                _ => bail!("give a VALUE or --file"),
-            };
             let doc = node
                 .open_doc(current_doc(dir, target.doc.as_deref())?)
                 .await?;
             let author = author_of(node, target.author.as_deref()).await?;
-            let hash = doc.set(author, key.clone(), bytes).await?;
-            node.flush().await?;
-            out.print(hash, json!({ "key": key, "hash": hash.to_string() }));
+            let entry = match (value, file) {
+                (Some(v), None) if v == "-" => {
+                    doc.set_reader(author, key.clone(), tokio::io::stdin())
+                        .await?
+                }
+                (Some(v), None) => {
+                    let hash = doc.set(author, key.clone(), v).await?;
+                    return print_set(out, &key, hash);
+                }
+                (None, Some(path)) => doc
+                    .set_file(author, key.clone(), &path)
+                    .await
+                    .with_context(|| format!("importing {}", path.display()))?,
+                _ => bail!("give a VALUE, `-` for stdin, or --file PATH"),
+            };
+            return print_set(out, &key, entry.content_hash());
         }
-        Command::Get { key, target } => {
+        Command::Get {
+            key,
+            out: path,
+            wait,
+            target,
+        } => {
             let doc = node
                 .open_doc(current_doc(dir, target.doc.as_deref())?)
                 .await?;
-            let found = match target.author {
-                Some(a) => doc.get_exact(parse_author(&a)?, key.clone()).await?,
-                None => doc.get(key.clone()).await?,
-            };
-            match found {
-                Some(e) => {
-                    let value = e.content.as_deref();
-                    match (value, out.json) {
-                        (Some(v), false) => println!("{}", String::from_utf8_lossy(v)),
-                        _ => out.print(entry_text(&e.entry, value), entry_json(&e.entry, value)),
-                    }
-                }
-                None => {
-                    eprintln!("not found: {key:?}");
-                    return Ok(ExitCode::from(1));
-                }
-            }
+            return content::get(&doc, &key, target.author.as_deref(), path, wait, out).await;
+        }
+        Command::Import {
+            dir: from,
+            prefix,
+            target,
+        } => {
+            let doc = node
+                .open_doc(current_doc(dir, target.doc.as_deref())?)
+                .await?;
+            let author = author_of(node, target.author.as_deref()).await?;
+            let count = content::import(&doc, author, &from, &prefix, out.json).await?;
+            out.print(
+                format!("imported {count} files"),
+                json!({ "imported": count }),
+            );
+        }
+        Command::Export {
+            prefix,
+            dir: to,
+            target,
+        } => {
+            let doc = node
+                .open_doc(current_doc(dir, target.doc.as_deref())?)
+                .await?;
+            return content::export(&doc, &prefix, &to, out).await;
         }
         Command::Ls { prefix, target } => {
             let doc = node
@@ -449,9 +510,9 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
             let mut lines = Vec::new();
             let mut values = Vec::new();
             for entry in &entries {
-                let content = doc.content(entry)?;
-                lines.push(entry_text(entry, content.as_deref()));
-                values.push(entry_json(entry, content.as_deref()));
+                let here = doc.content_status(entry).await? == ContentStatus::Complete;
+                lines.push(entry_text(entry, here));
+                values.push(entry_json(entry, here));
             }
             out.print(lines.join("\n"), json!({ "entries": values }));
         }
@@ -478,10 +539,11 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
                         None => break,
                         Some(Received::Lagged(n)) => eprintln!("(missed {n} events)"),
                         Some(Received::Event(Event::LocalInsert { entry, .. })) => {
-                            out.print(format!("local\t{}", entry_text(&entry, None)), json!({"event": "local", "entry": entry_json(&entry, None)}));
+                            out.print(format!("local\t{}", entry_text(&entry, true)), json!({"event": "local", "entry": entry_json(&entry, true)}));
                         }
                         Some(Received::Event(Event::RemoteInsert { entry, from, .. })) => {
-                            out.print(format!("remote\t{}", entry_text(&entry, None)), json!({"event": "remote", "from": hex::encode(from), "entry": entry_json(&entry, None)}));
+                            let here = doc.content_status(&entry).await? == ContentStatus::Complete;
+                            out.print(format!("remote\t{}", entry_text(&entry, here)), json!({"event": "remote", "from": hex::encode(from), "entry": entry_json(&entry, here)}));
                         }
                         Some(Received::Event(_)) => {}
                     }
@@ -564,6 +626,11 @@ async fn command(node: &Node, dir: &Path, command: Command, out: &Output) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
+fn print_set(out: &Output, key: &str, hash: docsync::ContentHash) -> Result<ExitCode> {
+    out.print(hash, json!({ "key": key, "hash": hash.to_string() }));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn unreachable_demo() -> Result<()> {
     bail!("demo runs without a data directory")
 }
@@ -596,7 +663,16 @@ async fn join_with_progress(
     let counting = count_received(doc.subscribe().await?, spinner.clone());
     let joined = node.join(ticket).await;
     counting.abort();
+    spinner.set_message("fetching content");
+    node.content().rescan(doc.id()).await?;
+    let settled = node.content().downloads().settled().await;
     spinner.finish_and_clear();
+    if settled.wanted > 0 {
+        eprintln!(
+            "{} values could not be fetched yet (`get --wait` or a later sync fetches them)",
+            settled.wanted
+        );
+    }
     Ok(joined?)
 }
 
@@ -643,17 +719,12 @@ async fn demo(entries: u64, json_out: bool) -> Result<ExitCode> {
     let doc_b = bob.import_doc(ticket.capability.clone()).await?;
     let (author_a, author_b) = (alice.default_author().await?, bob.default_author().await?);
 
-    for (name, doc, author) in [("alice", &doc_a, author_a), ("bob", &doc_b, author_b)] {
+    for (name, node, doc, author) in [
+        ("alice", &alice, &doc_a, author_a),
+        ("bob", &bob, &doc_b, author_b),
+    ] {
         let progress = bar(entries, &format!("{name} writes"), json_out);
-        for i in 0..entries {
-            doc.set(
-                author,
-                format!("{name}/{i:07}"),
-                format!("value {i} from {name}"),
-            )
-            .await?;
-            progress.inc(1);
-        }
+        write_demo_values(node, doc.id(), author, name, entries, &progress).await?;
         progress.finish();
     }
     let committing = if json_out {
@@ -685,13 +756,18 @@ async fn demo(entries: u64, json_out: bool) -> Result<ExitCode> {
 
     let all = Query::all().with_include_empty(true);
     let (a, b) = (doc_a.query(all.clone()).await?, doc_b.query(all).await?);
-    let identical = a == b;
+    let fetching = bar(2 * entries, "content", json_out);
+    let values_identical = demo_values_arrived(&alice, &doc_a, &a, &fetching).await?
+        && demo_values_arrived(&bob, &doc_b, &b, &fetching).await?;
+    fetching.finish();
+    let identical = a == b && values_identical;
     let o = &finished.outcome;
     let summary = json!({
         "entries_per_side": entries,
         "alice_entries": a.len(),
         "bob_entries": b.len(),
         "identical": identical,
+        "values_identical": values_identical,
         "rounds": o.rounds,
         "bytes_sent": o.bytes_sent,
         "bytes_received": o.bytes_received,
@@ -704,7 +780,7 @@ async fn demo(entries: u64, json_out: bool) -> Result<ExitCode> {
         println!("{summary}");
     } else {
         println!(
-            "alice: {} entries, bob: {} entries, identical: {}\n\
+            "alice: {} entries, bob: {} entries, identical (entries and values): {}\n\
              sync: {} rounds, {} bytes sent, {} bytes received, {} entries sent, {} received, {:.2?}\n\
              total: {:.2?}",
             a.len(),
@@ -726,4 +802,59 @@ async fn demo(entries: u64, json_out: bool) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// Writes `entries` demo values as eight concurrent writers, as an application would.
+async fn write_demo_values(
+    node: &Node,
+    doc: NamespaceId,
+    author: AuthorId,
+    name: &str,
+    entries: u64,
+    progress: &ProgressBar,
+) -> Result<()> {
+    const WRITERS: u64 = 8;
+    let mut tasks = tokio::task::JoinSet::new();
+    for writer in 0..WRITERS {
+        let (doc, name, progress) = (
+            node.open_doc(doc).await?,
+            name.to_string(),
+            progress.clone(),
+        );
+        tasks.spawn(async move {
+            for i in (writer..entries).step_by(WRITERS as usize) {
+                let value = format!("value {i} from {name}");
+                doc.set(author, format!("{name}/{i:07}"), value).await?;
+                progress.inc(1);
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.context("a writer failed")??;
+    }
+    Ok(())
+}
+
+/// Whether every value of `entries` is on `node` and is the one its key was written with.
+async fn demo_values_arrived(
+    node: &Node,
+    doc: &Doc,
+    entries: &[SignedEntry],
+    progress: &ProgressBar,
+) -> Result<bool> {
+    node.content().rescan(doc.id()).await?;
+    node.content().downloads().settled().await;
+    for entry in entries {
+        let key = String::from_utf8_lossy(entry.key());
+        let Some((name, i)) = key.split_once('/') else {
+            return Ok(false);
+        };
+        let expected = format!("value {} from {name}", i.parse::<u64>().unwrap_or(u64::MAX));
+        match doc.read_to_bytes(entry).await {
+            Ok(value) if value == expected.as_bytes() => progress.inc(1),
+            _ => return Ok(false),
+        }
+    }
+    Ok(true)
 }

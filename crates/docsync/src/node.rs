@@ -1,4 +1,4 @@
-//! [`Node`]: the store, the actor, the content table and the network endpoint of one peer.
+//! [`Node`]: the store, the actor, the content store and the network endpoint of one peer.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -8,10 +8,10 @@ use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, SecretKey};
 use sync_actor::{ActorConfig, OpenOptions, SyncHandle};
 use sync_core::{Author, AuthorId, Capability, CapabilityKind, NamespaceId};
+use sync_engine::{ContentEngine, ContentStore, DownloadOptions, GcOptions};
 use sync_net::{EndpointOptions, Limits, NetMetricsSnapshot, SyncProtocol};
 use sync_store_redb::RedbStore;
 
-use crate::content::ContentStore;
 use crate::doc::Doc;
 use crate::error::Error;
 use crate::metrics::{Metrics, MetricsServer};
@@ -21,8 +21,10 @@ use crate::ticket::DocTicket;
 pub const STORE_FILE: &str = "docs.redb";
 /// The file holding the node's endpoint secret key (hex), so its id survives restarts.
 pub const NODE_KEY_FILE: &str = "node-secret";
-/// The directory of the content table.
-pub const CONTENT_DIR: &str = "content";
+/// The directory of the content (an iroh-blobs file store).
+pub const CONTENT_DIR: &str = sync_engine::BLOBS_DIR;
+/// Where earlier versions kept content, one file per hash; imported at start, then removed.
+const LEGACY_CONTENT_DIR: &str = "content";
 
 /// Builds a [`Node`].
 #[derive(Debug, Clone)]
@@ -32,6 +34,8 @@ pub struct NodeBuilder {
     public_network: bool,
     limits: Limits,
     actor: ActorConfig,
+    downloads: DownloadOptions,
+    gc: GcOptions,
 }
 
 impl NodeBuilder {
@@ -60,13 +64,28 @@ impl NodeBuilder {
         self
     }
 
+    /// Limits and timing of content downloads.
+    pub fn downloads(mut self, options: DownloadOptions) -> Self {
+        self.downloads = options;
+        self
+    }
+
+    /// Garbage collection of content no entry references (persistent nodes; default every
+    /// [`sync_engine::DEFAULT_GC_INTERVAL`]).
+    pub fn gc(mut self, options: GcOptions) -> Self {
+        self.gc = options;
+        self
+    }
+
     /// Starts the node.
     pub async fn spawn(self) -> Result<Node, Error> {
         let (handle, content, secret) = match &self.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
                 let store = RedbStore::persistent(dir.join(STORE_FILE))?;
-                let content = ContentStore::dir(dir.join(CONTENT_DIR))?;
+                let content =
+                    ContentStore::persistent(dir.join(CONTENT_DIR), self.gc.clone()).await?;
+                import_legacy_content(&content, &dir.join(LEGACY_CONTENT_DIR)).await?;
                 let secret = load_or_create_key(&dir.join(NODE_KEY_FILE))?;
                 (spawn_actor(store, &content, &self), content, secret)
             }
@@ -80,6 +99,7 @@ impl NodeBuilder {
                 )
             }
         };
+        content.collect_garbage_of(handle.clone());
         let options = if self.public_network {
             EndpointOptions::public_network().with_secret_key(secret)
         } else {
@@ -93,11 +113,18 @@ impl NodeBuilder {
         let protocol = SyncProtocol::builder(endpoint.clone(), handle.clone())
             .limits(self.limits.clone())
             .build();
-        let router = protocol.register(Router::builder(endpoint.clone())).spawn();
+        let router = protocol
+            .register(Router::builder(endpoint.clone()))
+            .accept(
+                sync_engine::BLOBS_ALPN,
+                sync_engine::blobs_protocol(&content),
+            )
+            .spawn();
+        let engine = ContentEngine::spawn(content, &protocol, self.downloads.clone());
         Ok(Node {
             inner: Arc::new(Inner {
                 handle,
-                content,
+                engine,
                 endpoint,
                 protocol,
                 router,
@@ -107,21 +134,35 @@ impl NodeBuilder {
     }
 }
 
-/// Starts the actor; entries whose content is in the content table go out as `Complete`.
+/// Starts the actor; entries whose content is complete here go out as `Complete`.
 fn spawn_actor(store: RedbStore, content: &ContentStore, builder: &NodeBuilder) -> SyncHandle {
     let mut config = builder.actor.clone();
     if let Ok(sync) = builder.limits.reconciliation() {
         config.sync = sync;
     }
-    let content = content.clone();
-    let status: sync_actor::ContentStatusFn = Arc::new(move |hash| {
-        if content.has(hash) {
-            sync_core::ContentStatus::Complete
+    SyncHandle::spawn_with_content_status(store, config, Some(content.status_fn()))
+}
+
+/// Moves content an earlier version stored as one file per hash into the blob store. A file
+/// whose bytes do not match its name is left where it is.
+async fn import_legacy_content(content: &ContentStore, dir: &Path) -> Result<(), Error> {
+    let Ok(listing) = std::fs::read_dir(dir) else {
+        return Ok(());
+    };
+    let mut kept = 0usize;
+    for file in listing {
+        let path = file.map_err(|e| Error::io(dir, e))?.path();
+        let imported = content.import_file(&path).await?;
+        if path.file_name().and_then(|n| n.to_str()) == Some(&imported.hash.to_string()) {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
         } else {
-            sync_core::ContentStatus::Missing
+            kept += 1;
         }
-    });
-    SyncHandle::spawn_with_content_status(store, config, Some(status))
+    }
+    if kept == 0 {
+        std::fs::remove_dir(dir).map_err(|e| Error::io(dir, e))?;
+    }
+    Ok(())
 }
 
 fn load_or_create_key(path: &Path) -> Result<SecretKey, Error> {
@@ -150,7 +191,7 @@ fn load_or_create_key(path: &Path) -> Result<SecretKey, Error> {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) handle: SyncHandle,
-    pub(crate) content: ContentStore,
+    pub(crate) engine: ContentEngine,
     pub(crate) endpoint: Endpoint,
     pub(crate) protocol: SyncProtocol,
     router: Router,
@@ -173,6 +214,8 @@ impl Node {
             public_network: false,
             limits: Limits::default(),
             actor: ActorConfig::default(),
+            downloads: DownloadOptions::default(),
+            gc: GcOptions::default(),
         }
     }
 
@@ -197,6 +240,11 @@ impl Node {
     /// The data directory, for a persistent node.
     pub fn data_dir(&self) -> Option<&Path> {
         self.inner.data_dir.as_deref()
+    }
+
+    /// The content engine: the blob store and the download queue.
+    pub fn content(&self) -> &ContentEngine {
+        &self.inner.engine
     }
 
     /// The actor handle, for the lower-level API.
@@ -227,6 +275,9 @@ impl Node {
         ticket: &DocTicket,
     ) -> Result<(Doc, Vec<sync_net::SyncFinished>), Error> {
         let doc = self.import_doc(ticket.capability.clone()).await?;
+        for peer in &ticket.nodes {
+            self.inner.engine.add_address(peer.clone());
+        }
         let mut finished = Vec::new();
         let mut last_error = None;
         for peer in &ticket.nodes {
@@ -252,6 +303,7 @@ impl Node {
                 sync_actor::ActorError::UnknownNamespace(ns) => Error::UnknownDocument(ns),
                 other => Error::Actor(other),
             })?;
+        self.inner.engine.watch(namespace).await?;
         Ok(Doc::new(self.clone(), guard))
     }
 
@@ -325,19 +377,17 @@ impl Node {
         MetricsServer::bind(self, addr).await
     }
 
-    /// Commits every acknowledged write to disk: content files first, then the store.
+    /// Commits every acknowledged write to disk: content first, then the entries.
     pub async fn flush(&self) -> Result<(), Error> {
-        let content = self.inner.content.clone();
-        tokio::task::spawn_blocking(move || content.sync())
-            .await
-            .map_err(|_| Error::Poisoned)??;
+        self.inner.engine.content().flush().await?;
         Ok(self.inner.handle.flush().await?)
     }
 
     /// Stops serving, commits and closes the store (its file is released when this returns).
     /// Every clone of the node and its documents fail with a "stopped" error afterwards.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        self.inner.content.sync()?;
+        // Content first: an entry never outlives its content on disk.
+        self.inner.engine.content().flush().await?;
         let closed = self
             .inner
             .router

@@ -26,8 +26,14 @@ async fn two_nodes_share_set_get_delete() {
     assert_eq!(syncs[0].outcome.entries_inserted, 3);
     let got = bdoc.get("greeting").await.unwrap().unwrap();
     assert_eq!(got.entry.content_len(), 9);
-    assert_eq!(got.content, None, "content is not transferred yet");
     got.entry.verify().unwrap();
+    // The content follows the sync from alice, who holds it.
+    tokio::time::timeout(std::time::Duration::from_secs(60), bdoc.wait_content(&got.entry))
+        .await
+        .expect("the content arrives")
+        .unwrap();
+    let value = bdoc.read_to_bytes(&got.entry).await.unwrap();
+    assert_eq!(&value[..], b"hello bob");
 
     // Bob deletes tmp/ (his own entries only: none) and writes; alice deletes hers.
     let b = bob.default_author().await.unwrap();

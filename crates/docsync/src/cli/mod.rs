@@ -1,0 +1,3 @@
+//! The commands of `docsync`, one module per group.
+
+pub(crate) mod content;
