@@ -13,7 +13,7 @@ mod ticket;
 pub use doc::{ContentEvents, ContentReader, Doc, EntryContent, INLINE_CONTENT_MAX, ShareMode};
 pub use error::Error;
 pub use metrics::{Metrics, MetricsServer};
-pub use node::{CONTENT_DIR, NODE_KEY_FILE, Node, NodeBuilder, STORE_FILE};
+pub use node::{CONTENT_DIR, NODE_KEY_FILE, Node, NodeBuilder, PEERS_FILE, STORE_FILE};
 pub use ticket::{DocTicket, TicketError};
 
 pub use sync_actor::{Event, Received, Subscription};

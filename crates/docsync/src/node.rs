@@ -23,6 +23,8 @@ pub const STORE_FILE: &str = "docs.redb";
 pub const NODE_KEY_FILE: &str = "node-secret";
 /// The directory of the content (an iroh-blobs file store).
 pub const CONTENT_DIR: &str = sync_engine::BLOBS_DIR;
+/// The addresses of known peers (postcard), so a restarted node reaches them without discovery.
+pub const PEERS_FILE: &str = "peer-addresses";
 /// Where earlier versions kept content, one file per hash; imported at start, then removed.
 const LEGACY_CONTENT_DIR: &str = "content";
 
@@ -79,27 +81,14 @@ impl NodeBuilder {
 
     /// Starts the node.
     pub async fn spawn(self) -> Result<Node, Error> {
-        let (handle, content, secret) = match &self.data_dir {
+        // The endpoint first: a port in use fails the start before any store is opened.
+        let secret = match &self.data_dir {
             Some(dir) => {
                 std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-                let store = RedbStore::persistent(dir.join(STORE_FILE))?;
-                let content =
-                    ContentStore::persistent(dir.join(CONTENT_DIR), self.gc.clone()).await?;
-                import_legacy_content(&content, &dir.join(LEGACY_CONTENT_DIR)).await?;
-                let secret = load_or_create_key(&dir.join(NODE_KEY_FILE))?;
-                (spawn_actor(store, &content, &self), content, secret)
+                load_or_create_key(&dir.join(NODE_KEY_FILE))?
             }
-            None => {
-                let store = RedbStore::memory()?;
-                let content = ContentStore::memory();
-                (
-                    spawn_actor(store, &content, &self),
-                    content,
-                    SecretKey::generate(),
-                )
-            }
+            None => SecretKey::generate(),
         };
-        content.collect_garbage_of(handle.clone());
         let options = if self.public_network {
             EndpointOptions::public_network().with_secret_key(secret)
         } else {
@@ -109,7 +98,15 @@ impl NodeBuilder {
         };
         let endpoint = sync_net::build_endpoint(options)
             .await
-            .map_err(|e| Error::Endpoint(e.to_string()))?;
+            .map_err(|e| Error::Endpoint(error_chain(&e)))?;
+        let (handle, content) = match self.open_stores().await {
+            Ok(opened) => opened,
+            Err(e) => {
+                endpoint.close().await;
+                return Err(e);
+            }
+        };
+        content.collect_garbage_of(handle.clone());
         let protocol = SyncProtocol::builder(endpoint.clone(), handle.clone())
             .limits(self.limits.clone())
             .build();
@@ -120,7 +117,8 @@ impl NodeBuilder {
                 sync_engine::blobs_protocol(&content),
             )
             .spawn();
-        let engine = ContentEngine::spawn(content, &protocol, self.downloads.clone());
+        let addresses = self.data_dir.as_ref().map(|dir| dir.join(PEERS_FILE));
+        let engine = ContentEngine::spawn(content, &protocol, self.downloads.clone(), addresses);
         Ok(Node {
             inner: Arc::new(Inner {
                 handle,
@@ -131,6 +129,20 @@ impl NodeBuilder {
                 data_dir: self.data_dir,
             }),
         })
+    }
+}
+
+impl NodeBuilder {
+    /// The entry store (behind its actor) and the content store, in memory or on disk.
+    async fn open_stores(&self) -> Result<(SyncHandle, ContentStore), Error> {
+        let Some(dir) = &self.data_dir else {
+            let content = ContentStore::memory();
+            return Ok((spawn_actor(RedbStore::memory()?, &content, self), content));
+        };
+        let store = RedbStore::persistent(dir.join(STORE_FILE))?;
+        let content = ContentStore::persistent(dir.join(CONTENT_DIR), self.gc.clone()).await?;
+        import_legacy_content(&content, &dir.join(LEGACY_CONTENT_DIR)).await?;
+        Ok((spawn_actor(store, &content, self), content))
     }
 }
 
@@ -394,6 +406,8 @@ impl Node {
             .shutdown()
             .await
             .map_err(|e| Error::Endpoint(e.to_string()));
+        // Closing waits until the sockets are released, so the port can be bound again.
+        self.inner.endpoint.close().await;
         match self.inner.handle.clone().shutdown::<RedbStore>().await {
             // Dropping the store here, not on the actor thread, closes the file before we return.
             Ok(store) => drop(store),
@@ -403,4 +417,15 @@ impl Node {
         }
         closed
     }
+}
+
+/// `error: cause: cause`, for errors kept as text.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
 }

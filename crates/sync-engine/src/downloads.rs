@@ -2,16 +2,20 @@
 //!
 //! One task owns the queue. Each wanted hash keeps its providers, each with its own backoff
 //! (exponential with jitter after every failure), and is tried against one provider at a time
-//! through iroh-blobs' downloader, which verifies every byte against the hash. Transfers are
-//! bounded globally and per peer. The queue lives in memory: what is wanted follows from the
+//! with iroh-blobs' verified get (every byte checked against the hash), over one connection per
+//! peer shared by its transfers. Transfers are bounded globally and per peer. iroh-blobs'
+//! `Downloader` is not used: its connection pool never lets go of the endpoint. The queue lives in memory: what is wanted follows from the
 //! stored entries, so the engine rebuilds it after a restart (see `docs/protocol.md`, content).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
-use iroh::EndpointId;
-use iroh_blobs::api::downloader::{DownloadProgressItem, Downloader};
+use std::sync::{Arc, Mutex};
+
+use iroh::endpoint::Connection;
+use iroh::{Endpoint, EndpointId};
+use iroh_blobs::api::remote::GetProgressItem;
 use n0_future::StreamExt as _;
 use sync_core::{ContentHash, NamespaceId};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -122,8 +126,7 @@ impl Downloads {
     ) -> Self {
         let (commands, rx) = mpsc::unbounded_channel();
         let (events, _) = broadcast::channel(1024);
-        let downloader = Downloader::new(content.blobs(), endpoint);
-        let queue = Queue::new(content, downloader, options, events.clone());
+        let queue = Queue::new(content, endpoint.clone(), options, events.clone());
         tokio::spawn(queue.run(rx));
         Self { commands, events }
     }
@@ -201,7 +204,8 @@ type Attempt = (ContentHash, EndpointId, Result<(), DownloadError>);
 
 struct Queue {
     content: ContentStore,
-    downloader: Downloader,
+    endpoint: Endpoint,
+    connections: Connections,
     options: DownloadOptions,
     events: broadcast::Sender<ContentEvent>,
     wanted: HashMap<ContentHash, Wanted>,
@@ -219,13 +223,14 @@ struct Queue {
 impl Queue {
     fn new(
         content: ContentStore,
-        downloader: Downloader,
+        endpoint: Endpoint,
         options: DownloadOptions,
         events: broadcast::Sender<ContentEvent>,
     ) -> Self {
         Self {
             content,
-            downloader,
+            endpoint,
+            connections: Arc::default(),
             options,
             events,
             wanted: HashMap::new(),
@@ -241,6 +246,7 @@ impl Queue {
     async fn run(mut self, mut commands: mpsc::UnboundedReceiver<Command>) {
         loop {
             self.start_ready();
+            self.close_idle_connections();
             let wake = self.delayed.peek().map(|Reverse((at, _))| *at);
             tokio::select! {
                 command = commands.recv() => match command {
@@ -254,6 +260,14 @@ impl Queue {
                 }
                 _ = sleep_until(wake), if wake.is_some() => self.wake_delayed(),
             }
+        }
+    }
+
+    /// Drops the connections to peers no transfer uses now.
+    fn close_idle_connections(&mut self) {
+        let busy = &self.per_peer;
+        if let Ok(mut open) = self.connections.lock() {
+            open.retain(|peer, _| busy.get(peer).is_some_and(|n| *n > 0));
         }
     }
 
@@ -390,7 +404,8 @@ impl Queue {
         wanted.running = true;
         *self.per_peer.entry(peer).or_default() += 1;
         let transfer = Transfer {
-            downloader: self.downloader.clone(),
+            endpoint: self.endpoint.clone(),
+            connections: self.connections.clone(),
             content: self.content.clone(),
             hash,
             peer,
@@ -485,9 +500,13 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
+/// The open connections to providers, shared by the transfers to each.
+type Connections = Arc<Mutex<HashMap<EndpointId, Connection>>>;
+
 /// One attempt to fetch one hash from one peer.
 struct Transfer {
-    downloader: Downloader,
+    endpoint: Endpoint,
+    connections: Connections,
     content: ContentStore,
     hash: ContentHash,
     peer: EndpointId,
@@ -497,13 +516,44 @@ struct Transfer {
 
 impl Transfer {
     async fn run(self) -> Result<(), DownloadError> {
-        let progress = self
-            .downloader
-            .download(to_blobs(self.hash), vec![self.peer]);
-        let mut items = progress
-            .stream()
+        let result = self.fetch().await;
+        if result.is_err()
+            && let Ok(mut open) = self.connections.lock()
+        {
+            open.remove(&self.peer);
+        }
+        result
+    }
+
+    /// A connection to the peer: the open one if there is one, else a new one.
+    async fn connect(&self) -> Result<Connection, DownloadError> {
+        let open = self
+            .connections
+            .lock()
+            .ok()
+            .and_then(|c| c.get(&self.peer).cloned());
+        if let Some(conn) = open.filter(|c| c.close_reason().is_none()) {
+            return Ok(conn);
+        }
+        let dial = self.endpoint.connect(self.peer, iroh_blobs::ALPN);
+        let conn = tokio::time::timeout(self.stall, dial)
             .await
-            .map_err(|e| DownloadError::Transfer(e.to_string()))?;
+            .map_err(|_| DownloadError::Stalled(self.stall))?
+            .map_err(|e| DownloadError::Transfer(format!("connecting: {e}")))?;
+        if let Ok(mut open) = self.connections.lock() {
+            open.insert(self.peer, conn.clone());
+        }
+        Ok(conn)
+    }
+
+    async fn fetch(&self) -> Result<(), DownloadError> {
+        let conn = self.connect().await?;
+        let request = self
+            .content
+            .blobs()
+            .remote()
+            .fetch(conn, to_blobs(self.hash));
+        let mut items = std::pin::pin!(request.stream());
         // Bao groups are 16 KiB: a provider may send up to one group past the entry's length
         // before the verified size tells the truth.
         let limit = self.max_len.saturating_add(16 * 1024);
@@ -512,17 +562,15 @@ impl Transfer {
                 .await
                 .map_err(|_| DownloadError::Stalled(self.stall))?;
             match item {
-                None => break,
-                Some(DownloadProgressItem::Progress(bytes)) if bytes > limit => {
+                Some(GetProgressItem::Progress(bytes)) if bytes > limit => {
                     return Err(DownloadError::TooLong { limit });
                 }
-                Some(DownloadProgressItem::Error(e)) => {
+                Some(GetProgressItem::Progress(_)) => {}
+                Some(GetProgressItem::Done(_)) => break,
+                Some(GetProgressItem::Error(e)) => {
                     return Err(DownloadError::Transfer(e.to_string()));
                 }
-                Some(DownloadProgressItem::DownloadError) => {
-                    return Err(DownloadError::Transfer("the provider failed".into()));
-                }
-                Some(_) => {}
+                None => return Err(DownloadError::Transfer("the transfer ended early".into())),
             }
         }
         match self.content.status(self.hash).await {

@@ -9,13 +9,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use iroh::address_lookup::memory::MemoryLookup;
 use iroh::{EndpointAddr, EndpointId};
 use sync_actor::{Event, Received, SyncHandle};
 use sync_core::{NamespaceId, Query, SignedEntry};
 use sync_net::{SyncFinished, SyncProtocol};
 use tokio::task::JoinHandle;
 
+use crate::addresses::AddressBook;
 use crate::content::ContentStore;
 use crate::downloads::{DownloadOptions, Downloads};
 
@@ -23,7 +23,7 @@ struct Inner {
     content: ContentStore,
     downloads: Downloads,
     handle: SyncHandle,
-    addresses: MemoryLookup,
+    addresses: AddressBook,
     watched: Mutex<HashMap<NamespaceId, JoinHandle<()>>>,
     reports: JoinHandle<()>,
 }
@@ -55,13 +55,16 @@ impl std::fmt::Debug for ContentEngine {
 impl ContentEngine {
     /// Starts the engine for the node whose sessions `protocol` runs. Adds an address book to
     /// the endpoint, so providers are dialed by id at the addresses given to
-    /// [`ContentEngine::add_address`].
-    pub fn spawn(content: ContentStore, protocol: &SyncProtocol, options: DownloadOptions) -> Self {
+    /// [`ContentEngine::add_address`] or seen on their sessions; with `address_file` the book
+    /// is kept there across restarts.
+    pub fn spawn(
+        content: ContentStore,
+        protocol: &SyncProtocol,
+        options: DownloadOptions,
+        address_file: Option<std::path::PathBuf>,
+    ) -> Self {
         let endpoint = protocol.endpoint();
-        let addresses = MemoryLookup::new();
-        if let Ok(lookup) = endpoint.address_lookup() {
-            lookup.add(addresses.clone());
-        }
+        let addresses = AddressBook::open(endpoint, address_file);
         let downloads = Downloads::spawn(content.clone(), endpoint, options);
         let reports = tokio::spawn(accepted_sessions(
             protocol.clone(),
@@ -92,9 +95,7 @@ impl ContentEngine {
 
     /// Remembers where a peer can be reached, for downloads from it.
     pub fn add_address(&self, addr: EndpointAddr) {
-        if !addr.addrs.is_empty() {
-            self.inner.addresses.add_endpoint_info(addr);
-        }
+        self.inner.addresses.add(addr);
     }
 
     /// Wants the content of `namespace`'s entries from now on (idempotent): what is missing
@@ -191,7 +192,7 @@ fn poisoned() -> sync_actor::ActorError {
 /// Every peer a session accepted by this node finished with may provide its document's
 /// content. The endpoint dials by id only what an address book knows, so the addresses the
 /// peer came from go into ours.
-async fn accepted_sessions(protocol: SyncProtocol, downloads: Downloads, addresses: MemoryLookup) {
+async fn accepted_sessions(protocol: SyncProtocol, downloads: Downloads, addresses: AddressBook) {
     let mut reports = protocol.subscribe();
     loop {
         match reports.recv().await {
@@ -200,7 +201,7 @@ async fn accepted_sessions(protocol: SyncProtocol, downloads: Downloads, address
                     let peer = finished.peer;
                     if let Some(info) = protocol.endpoint().remote_info(peer).await {
                         let addrs = info.into_addrs().map(|a| a.into_addr());
-                        addresses.add_endpoint_info(EndpointAddr::from_parts(peer, addrs));
+                        addresses.add(EndpointAddr::from_parts(peer, addrs));
                     }
                     downloads.add_providers(finished.namespace, vec![peer]);
                 }

@@ -10,6 +10,7 @@
 //! What this crate is not: a sync protocol (that is `sync-net`) or a store of entries (the
 //! actor's); it composes them with iroh-blobs.
 
+mod addresses;
 mod content;
 mod downloads;
 mod engine;

@@ -56,7 +56,10 @@ fn serve_join_set_get_ls_del_across_processes() {
     // The join fetched the content too: B prints the raw value, and its metadata in JSON.
     assert_eq!(ok(b.path(), &["get", "color"]), "blue");
     let got = ok(b.path(), &["get", "color", "--json"]);
-    assert!(got.contains("\"len\":4") && got.contains("\"value\":\"blue\""), "{got}");
+    assert!(
+        got.contains("\"len\":4") && got.contains("\"value\":\"blue\""),
+        "{got}"
+    );
     ok(b.path(), &["set", "shape", "round"]);
     let synced = ok(b.path(), &["sync", &ticket]);
     assert!(synced.contains("1 sent"), "{synced}");
@@ -198,19 +201,32 @@ fn values_are_binary_safe_through_stdin_files_and_stdout() {
     assert!(set.wait().unwrap().success());
     let got = docsync(dir.path(), &["get", "from-stdin"]);
     assert!(got.status.success());
-    assert_eq!(got.stdout, binary, "raw bytes, no newline added off a terminal");
+    assert_eq!(
+        got.stdout, binary,
+        "raw bytes, no newline added off a terminal"
+    );
 
     let file = dir.path().join("in.bin");
     std::fs::write(&file, &binary[..1000]).unwrap();
-    ok(dir.path(), &["set", "from-file", "--file", file.to_str().unwrap()]);
+    ok(
+        dir.path(),
+        &["set", "from-file", "--file", file.to_str().unwrap()],
+    );
     let out = dir.path().join("out.bin");
-    ok(dir.path(), &["get", "from-file", "--out", out.to_str().unwrap()]);
+    ok(
+        dir.path(),
+        &["get", "from-file", "--out", out.to_str().unwrap()],
+    );
     assert_eq!(std::fs::read(&out).unwrap(), &binary[..1000]);
 
     let listed = ok(dir.path(), &["ls"]);
     assert!(listed.contains("70000 B\there"), "{listed}");
     let missing = docsync(dir.path(), &["get", "no-such-key"]);
-    assert_eq!(missing.status.code(), Some(3), "a missing key has its own exit code");
+    assert_eq!(
+        missing.status.code(),
+        Some(3),
+        "a missing key has its own exit code"
+    );
 }
 
 #[test]
@@ -223,14 +239,25 @@ fn import_and_export_map_files_to_keys_and_refuse_escaping_keys() {
     ok(dir.path(), &["doc", "new"]);
     let imported = ok(
         dir.path(),
-        &["import", tree.path().to_str().unwrap(), "--prefix", "files/"],
+        &[
+            "import",
+            tree.path().to_str().unwrap(),
+            "--prefix",
+            "files/",
+        ],
     );
     assert!(imported.contains("imported 2 files"), "{imported}");
     assert_eq!(ok(dir.path(), &["get", "files/top.txt"]), "top");
 
     let target = tempfile::tempdir().unwrap();
-    ok(dir.path(), &["export", "files/", target.path().to_str().unwrap()]);
-    assert_eq!(std::fs::read(target.path().join("top.txt")).unwrap(), b"top");
+    ok(
+        dir.path(),
+        &["export", "files/", target.path().to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read(target.path().join("top.txt")).unwrap(),
+        b"top"
+    );
     assert_eq!(
         std::fs::read(target.path().join("a/b/deep.bin")).unwrap(),
         [0u8, 1, 2, 255]
@@ -238,7 +265,10 @@ fn import_and_export_map_files_to_keys_and_refuse_escaping_keys() {
 
     // A key from a peer could name a path outside the directory: export refuses it.
     ok(dir.path(), &["set", "evil/../../escaped", "x"]);
-    let out = docsync(dir.path(), &["export", "evil/", target.path().to_str().unwrap()]);
+    let out = docsync(
+        dir.path(),
+        &["export", "evil/", target.path().to_str().unwrap()],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("names no file"));
     assert!(!target.path().parent().unwrap().join("escaped").exists());

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use docsync::{ContentStatus, Doc, Node, ShareMode, SignedEntry};
+use docsync::{ContentStatus, Doc, DownloadPolicy, FilterKind, Node, ShareMode, SignedEntry};
 
 /// The usual bound on a wait, so a broken implementation fails instead of hanging.
 const WAIT: Duration = Duration::from_secs(60);
@@ -94,4 +94,250 @@ async fn thousands_of_small_values_arrive_after_one_sync() {
     }
     let status = bob.content().downloads().status().await;
     assert_eq!((status.wanted, status.completed), (0, 2000));
+}
+
+/// A value of `len` bytes that differs at every offset from its neighbours' (not all zeros).
+fn pattern(len: usize, seed: u8) -> Bytes {
+    let mut state = u32::from(seed).wrapping_mul(2_654_435_761).max(1);
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state as u8
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn values_of_every_size_arrive_byte_identical() {
+    let alice = Node::memory().spawn().await.unwrap();
+    let bob = Node::memory().spawn().await.unwrap();
+    let doc = alice.create_doc().await.unwrap();
+    let author = alice.default_author().await.unwrap();
+    // An empty value is what marks a deletion (empty hash and length 0), so it is refused as a
+    // value, as iroh-docs refuses it.
+    let empty = doc.set(author, "empty", Bytes::new()).await.unwrap_err();
+    assert!(empty.to_string().contains("empty"), "{empty}");
+    let sizes = [1usize, 2, 16 * 1024, 16 * 1024 + 3, 1 << 20, (1 << 20) + 1];
+    for (i, size) in sizes.iter().enumerate() {
+        doc.set(author, format!("v/{i}"), pattern(*size, i as u8))
+            .await
+            .unwrap();
+    }
+    let bdoc = bob
+        .import_doc(doc.share(ShareMode::Read).await.unwrap().capability)
+        .await
+        .unwrap();
+    within("sync", bdoc.sync_with(alice.addr())).await.unwrap();
+    for (i, size) in sizes.iter().enumerate() {
+        let entry = bdoc.get_entry(format!("v/{i}")).await.unwrap().unwrap();
+        assert_eq!(
+            read_when_ready(&bdoc, &entry).await,
+            pattern(*size, i as u8),
+            "size {size}"
+        );
+    }
+}
+
+/// The 256 MiB case: streamed in and out of files on both sides, never held in memory whole.
+#[tokio::test]
+async fn a_256_mib_value_arrives_byte_identical_through_files() {
+    let (a, b, files) = (
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+        tempfile::tempdir().unwrap(),
+    );
+    let source = files.path().join("big.bin");
+    {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&source).unwrap());
+        for chunk in 0..256u32 {
+            out.write_all(&pattern(1 << 20, chunk as u8)).unwrap();
+        }
+    }
+    let alice = Node::persistent(a.path()).spawn().await.unwrap();
+    let bob = Node::persistent(b.path()).spawn().await.unwrap();
+    let doc = alice.create_doc().await.unwrap();
+    let author = alice.default_author().await.unwrap();
+    let written = within("import", doc.set_file(author, "big", &source))
+        .await
+        .unwrap();
+    assert_eq!(written.content_len(), 256 << 20);
+    let bdoc = bob
+        .import_doc(doc.share(ShareMode::Read).await.unwrap().capability)
+        .await
+        .unwrap();
+    within("sync", bdoc.sync_with(alice.addr())).await.unwrap();
+    let entry = bdoc.get_entry("big").await.unwrap().unwrap();
+    within("download", bdoc.wait_content(&entry)).await.unwrap();
+    let target = files.path().join("copy.bin");
+    assert_eq!(bdoc.export(&entry, &target).await.unwrap(), 256 << 20);
+    assert!(
+        files_equal(&source, &target),
+        "the exported copy differs from the source"
+    );
+}
+
+fn files_equal(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let (mut fa, mut fb) = (
+        std::fs::File::open(a).unwrap(),
+        std::fs::File::open(b).unwrap(),
+    );
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba).unwrap();
+        let mut m = 0;
+        while m < n {
+            let r = fb.read(&mut bb[m..n]).unwrap();
+            if r == 0 {
+                return false;
+            }
+            m += r;
+        }
+        if n == 0 {
+            return fb.read(&mut bb).unwrap() == 0;
+        }
+        if ba[..n] != bb[..n] {
+            return false;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_provider_that_goes_away_is_replaced_by_another() {
+    let alice = Node::memory().spawn().await.unwrap();
+    let carol = Node::memory().spawn().await.unwrap();
+    let bob = Node::memory().spawn().await.unwrap();
+    let doc = alice.create_doc().await.unwrap();
+    let author = alice.default_author().await.unwrap();
+    let value = pattern(32 << 20, 7);
+    doc.set(author, "big", value.clone()).await.unwrap();
+    let capability = doc.share(ShareMode::Read).await.unwrap().capability;
+    // Carol holds the content too.
+    let cdoc = carol.import_doc(capability.clone()).await.unwrap();
+    within("carol syncs", cdoc.sync_with(alice.addr()))
+        .await
+        .unwrap();
+    let centry = cdoc.get_entry("big").await.unwrap().unwrap();
+    within("carol downloads", cdoc.wait_content(&centry))
+        .await
+        .unwrap();
+
+    // Bob learns the entry from alice, who stops right away: her transfer to bob (if it
+    // started) breaks off, and the only provider bob knows is gone.
+    let bdoc = bob.import_doc(capability).await.unwrap();
+    within("bob syncs with alice", bdoc.sync_with(alice.addr()))
+        .await
+        .unwrap();
+    alice.shutdown().await.unwrap();
+    let entry = bdoc.get_entry("big").await.unwrap().unwrap();
+    // A sync with carol makes her a provider; she completes the value.
+    within("bob syncs with carol", bdoc.sync_with(carol.addr()))
+        .await
+        .unwrap();
+    assert_eq!(read_when_ready(&bdoc, &entry).await, value);
+}
+
+#[tokio::test]
+async fn a_policy_change_brings_in_what_was_skipped() {
+    let alice = Node::memory().spawn().await.unwrap();
+    let bob = Node::memory().spawn().await.unwrap();
+    let doc = alice.create_doc().await.unwrap();
+    let author = alice.default_author().await.unwrap();
+    doc.set(author, "keep/a", "wanted").await.unwrap();
+    doc.set(author, "skip/b", "not yet").await.unwrap();
+    let bdoc = bob
+        .import_doc(doc.share(ShareMode::Read).await.unwrap().capability)
+        .await
+        .unwrap();
+    let only_keep = DownloadPolicy::NothingExcept(vec![FilterKind::Prefix("keep/".into())]);
+    bdoc.set_download_policy(only_keep).await.unwrap();
+    within("sync", bdoc.sync_with(alice.addr())).await.unwrap();
+    let kept = bdoc.get_entry("keep/a").await.unwrap().unwrap();
+    assert_eq!(&read_when_ready(&bdoc, &kept).await[..], b"wanted");
+    bob.content().downloads().settled().await;
+    let skipped = bdoc.get_entry("skip/b").await.unwrap().unwrap();
+    assert_eq!(
+        bdoc.content_status(&skipped).await.unwrap(),
+        ContentStatus::Missing
+    );
+    assert_eq!(
+        bob.content().downloads().status().await.wanted,
+        0,
+        "nothing else is wanted"
+    );
+
+    bdoc.set_download_policy(DownloadPolicy::default())
+        .await
+        .unwrap();
+    assert_eq!(&read_when_ready(&bdoc, &skipped).await[..], b"not yet");
+}
+
+#[tokio::test]
+async fn pending_downloads_resume_after_a_restart() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let alice = Node::persistent(a.path()).spawn().await.unwrap();
+    let port = alice.addr().ip_addrs().next().unwrap().port();
+    let doc = alice.create_doc().await.unwrap();
+    let author = alice.default_author().await.unwrap();
+    doc.set(author, "later", "fetched after the restart")
+        .await
+        .unwrap();
+    let capability = doc.share(ShareMode::Read).await.unwrap().capability;
+
+    let bob = Node::persistent(b.path()).spawn().await.unwrap();
+    let bdoc = bob.import_doc(capability).await.unwrap();
+    bdoc.set_download_policy(DownloadPolicy::NothingExcept(vec![]))
+        .await
+        .unwrap();
+    within("sync", bdoc.sync_with(alice.addr())).await.unwrap();
+    // Alice goes away before bob wants the content: his download is pending when he stops.
+    drop(doc);
+    alice.shutdown().await.unwrap();
+    drop(alice);
+    bdoc.set_download_policy(DownloadPolicy::default())
+        .await
+        .unwrap();
+    let entry = bdoc.get_entry("later").await.unwrap().unwrap();
+    bob.content().downloads().settled().await;
+    assert_eq!(
+        bdoc.content_status(&entry).await.unwrap(),
+        ContentStatus::Missing
+    );
+    let id = bdoc.id();
+    drop(bdoc);
+    bob.shutdown().await.unwrap();
+    drop(bob);
+
+    // Both come back; bob finds alice through his stored addresses, with no sync call.
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let alice = spawn_bound(a.path(), addr).await;
+    let _adoc = alice.open_doc(id).await.unwrap();
+    let bob = Node::persistent(b.path()).spawn().await.unwrap();
+    let bdoc = bob.open_doc(id).await.unwrap();
+    assert_eq!(
+        &read_when_ready(&bdoc, &entry).await[..],
+        b"fetched after the restart"
+    );
+    bob.shutdown().await.unwrap();
+    alice.shutdown().await.unwrap();
+}
+
+/// A persistent node on `addr`: the socket of the node that had it before is released when
+/// the last task holding its endpoint ends, shortly after its shutdown, so binding is retried.
+async fn spawn_bound(dir: &std::path::Path, addr: std::net::SocketAddr) -> Node {
+    within("rebinding the port", async {
+        loop {
+            match Node::persistent(dir).bind_addr(addr).spawn().await {
+                Ok(node) => return node,
+                Err(e) if e.to_string().contains("in use") => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
 }

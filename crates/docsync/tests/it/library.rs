@@ -28,10 +28,13 @@ async fn two_nodes_share_set_get_delete() {
     assert_eq!(got.entry.content_len(), 9);
     got.entry.verify().unwrap();
     // The content follows the sync from alice, who holds it.
-    tokio::time::timeout(std::time::Duration::from_secs(60), bdoc.wait_content(&got.entry))
-        .await
-        .expect("the content arrives")
-        .unwrap();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        bdoc.wait_content(&got.entry),
+    )
+    .await
+    .expect("the content arrives")
+    .unwrap();
     let value = bdoc.read_to_bytes(&got.entry).await.unwrap();
     assert_eq!(&value[..], b"hello bob");
 
