@@ -49,7 +49,8 @@ pub struct RefNode {
     pub store: iroh_docs::actor::SyncHandle,
     /// The node's direct loopback address.
     pub addr: EndpointAddr,
-    _blobs: iroh_blobs::store::mem::MemStore,
+    /// The node's blob store: the content it serves and downloads.
+    pub blobs: iroh_blobs::store::mem::MemStore,
 }
 
 impl RefNode {
@@ -104,7 +105,7 @@ impl RefNode {
             docs,
             store,
             addr,
-            _blobs: blobs,
+            blobs,
         })
     }
 
