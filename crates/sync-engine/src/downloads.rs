@@ -53,6 +53,28 @@ impl Default for DownloadOptions {
     }
 }
 
+impl DownloadOptions {
+    /// Bounds transfers at once: over all peers, and from one peer.
+    pub fn with_concurrency(mut self, total: usize, per_peer: usize) -> Self {
+        self.max_concurrent = total.max(1);
+        self.max_per_peer = per_peer.max(1);
+        self
+    }
+
+    /// Fails a transfer (or a dial) that makes no progress for `timeout`.
+    pub fn with_stall_timeout(mut self, timeout: Duration) -> Self {
+        self.stall_timeout = timeout;
+        self
+    }
+
+    /// Waits `base` after a provider's first failure, doubling up to `max`.
+    pub fn with_backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_max = max;
+        self
+    }
+}
+
 /// Something that happened to wanted content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
