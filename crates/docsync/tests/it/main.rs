@@ -4,6 +4,7 @@
 
 mod cli;
 mod content;
+mod crash;
 mod examples;
 mod library;
 mod metrics;
