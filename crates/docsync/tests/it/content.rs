@@ -341,3 +341,38 @@ async fn spawn_bound(dir: &std::path::Path, addr: std::net::SocketAddr) -> Node 
     })
     .await
 }
+
+#[tokio::test]
+async fn garbage_collection_takes_only_what_no_entry_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Node::persistent(dir.path())
+        .gc(docsync::GcOptions::every(Duration::from_millis(100)))
+        .spawn()
+        .await
+        .unwrap();
+    let doc = node.create_doc().await.unwrap();
+    let author = node.default_author().await.unwrap();
+    let gone = doc.set(author, "old", pattern(40_000, 1)).await.unwrap();
+    let kept = doc.set(author, "keep", pattern(40_000, 2)).await.unwrap();
+    let overwritten = doc.set(author, "keep2", pattern(20_000, 3)).await.unwrap();
+    doc.set(author, "keep2", pattern(20_000, 4)).await.unwrap();
+    assert_eq!(doc.delete(author, "old").await.unwrap(), 1);
+    node.flush().await.unwrap();
+    let content = node.content().content();
+    within("collection of unreferenced content", async {
+        while content.status(gone).await.unwrap() != ContentStatus::Missing
+            || content.status(overwritten).await.unwrap() != ContentStatus::Missing
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(
+        !content.is_complete(&gone),
+        "collected content is not advertised"
+    );
+    assert_eq!(content.status(kept).await.unwrap(), ContentStatus::Complete);
+    let entry = doc.get_entry("keep").await.unwrap().unwrap();
+    assert_eq!(doc.read_to_bytes(&entry).await.unwrap(), pattern(40_000, 2));
+    node.shutdown().await.unwrap();
+}
