@@ -440,9 +440,19 @@ mod tests {
                 ],
             ),
             (
+                "sync-engine",
+                vec![
+                    ("sync-net", None),
+                    ("sync-actor", None),
+                    ("iroh", None),
+                    ("sync-store-redb", Some("dev")),
+                ],
+            ),
+            (
                 "docsync",
                 vec![
                     ("sync-net", None),
+                    ("sync-engine", None),
                     ("sync-store-redb", None),
                     ("iroh", None),
                 ],
