@@ -398,7 +398,9 @@ impl Node {
     /// Stops serving, commits and closes the store (its file is released when this returns).
     /// Every clone of the node and its documents fail with a "stopped" error afterwards.
     pub async fn shutdown(&self) -> Result<(), Error> {
-        // Content first: an entry never outlives its content on disk.
+        // Transfers stop before the blob store closes; content is flushed before the entries,
+        // so an entry never outlives its content on disk.
+        self.inner.engine.stop().await;
         self.inner.engine.content().flush().await?;
         let closed = self
             .inner

@@ -130,6 +130,7 @@ enum Command {
         namespace: NamespaceId,
     },
     Status(oneshot::Sender<DownloadStatus>),
+    Stop(oneshot::Sender<()>),
 }
 
 /// The handle of the download queue. Cheap to clone; the queue stops with its last handle.
@@ -192,6 +193,15 @@ impl Downloads {
             }
             // Any event may settle the queue; the tick covers events missed between the two.
             let _ = tokio::time::timeout(Duration::from_millis(100), events.recv()).await;
+        }
+    }
+
+    /// Stops every transfer and the queue; returns once they are gone, so the content store
+    /// can be closed with nothing writing to it.
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Stop(tx)).is_ok() {
+            let _ = rx.await;
         }
     }
 
@@ -272,6 +282,11 @@ impl Queue {
             let wake = self.delayed.peek().map(|Reverse((at, _))| *at);
             tokio::select! {
                 command = commands.recv() => match command {
+                    Some(Command::Stop(done)) => {
+                        self.running.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
                     Some(command) => self.command(command),
                     None => return,
                 },
@@ -316,6 +331,7 @@ impl Queue {
                 w.namespaces.remove(&namespace);
                 !w.namespaces.is_empty() || w.running
             }),
+            Command::Stop(_) => {}
             Command::Status(reply) => {
                 let mut status = self.status.clone();
                 status.wanted = self.wanted.len();

@@ -151,6 +151,16 @@ impl ContentEngine {
         }
     }
 
+    /// Stops watching documents and downloading; returns once no transfer writes to the
+    /// content store any more.
+    pub async fn stop(&self) {
+        self.inner.reports.abort();
+        if let Ok(watched) = self.inner.watched.lock() {
+            watched.values().for_each(JoinHandle::abort);
+        }
+        self.inner.downloads.stop().await;
+    }
+
     /// Tells the engine that a session it did not see (one this node dialed) finished.
     pub fn synced(&self, finished: &SyncFinished) {
         self.inner

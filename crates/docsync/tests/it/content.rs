@@ -287,7 +287,13 @@ async fn pending_downloads_resume_after_a_restart() {
         .unwrap();
     let capability = doc.share(ShareMode::Read).await.unwrap().capability;
 
-    let bob = Node::persistent(b.path()).spawn().await.unwrap();
+    // A dial to the stopped alice fails by its stall timeout: keep that short.
+    let quick = docsync::DownloadOptions::default().with_stall_timeout(Duration::from_secs(2));
+    let bob = Node::persistent(b.path())
+        .downloads(quick)
+        .spawn()
+        .await
+        .unwrap();
     let bdoc = bob.import_doc(capability).await.unwrap();
     bdoc.set_download_policy(DownloadPolicy::NothingExcept(vec![]))
         .await
