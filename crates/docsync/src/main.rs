@@ -663,9 +663,8 @@ async fn join_with_progress(
     let counting = count_received(doc.subscribe().await?, spinner.clone());
     let joined = node.join(ticket).await;
     counting.abort();
-    spinner.set_message("fetching content");
     node.content().rescan(doc.id()).await?;
-    let settled = node.content().downloads().settled().await;
+    let settled = fetch_with_progress(node, &spinner).await;
     spinner.finish_and_clear();
     if settled.wanted > 0 {
         eprintln!(
@@ -674,6 +673,31 @@ async fn join_with_progress(
         );
     }
     Ok(joined?)
+}
+
+/// Waits for the downloads to settle, showing on `spinner` how many values arrived and how
+/// many are still to come.
+async fn fetch_with_progress(node: &Node, spinner: &ProgressBar) -> docsync::DownloadStatus {
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+            .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+    );
+    let downloads = node.content().downloads();
+    let start = downloads.status().await.completed;
+    let waiting = downloads.settled();
+    let mut waiting = std::pin::pin!(waiting);
+    loop {
+        let status = downloads.status().await;
+        spinner.set_message(format!(
+            "fetching content: {} values arrived, {} to come",
+            status.completed.saturating_sub(start),
+            status.wanted
+        ));
+        tokio::select! {
+            settled = &mut waiting => return settled,
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
 }
 
 /// Advances `bar` by one for every entry a peer stores in the document of `events`, until
