@@ -663,8 +663,7 @@ async fn join_with_progress(
     let counting = count_received(doc.subscribe().await?, spinner.clone());
     let joined = node.join(ticket).await;
     counting.abort();
-    node.content().rescan(doc.id()).await?;
-    let settled = fetch_with_progress(node, &spinner).await;
+    let settled = fetch_with_progress(node, doc.id(), &spinner).await?;
     spinner.finish_and_clear();
     if settled.wanted > 0 {
         eprintln!(
@@ -677,14 +676,18 @@ async fn join_with_progress(
 
 /// Waits for the downloads to settle, showing on `spinner` how many values arrived and how
 /// many are still to come.
-async fn fetch_with_progress(node: &Node, spinner: &ProgressBar) -> docsync::DownloadStatus {
+async fn fetch_with_progress(
+    node: &Node,
+    doc: NamespaceId,
+    spinner: &ProgressBar,
+) -> Result<docsync::DownloadStatus> {
     spinner.set_style(
         ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let downloads = node.content().downloads();
     let start = downloads.status().await.completed;
-    let waiting = downloads.settled();
+    let waiting = node.content().settled(doc);
     let mut waiting = std::pin::pin!(waiting);
     loop {
         let status = downloads.status().await;
@@ -694,7 +697,7 @@ async fn fetch_with_progress(node: &Node, spinner: &ProgressBar) -> docsync::Dow
             status.wanted
         ));
         tokio::select! {
-            settled = &mut waiting => return settled,
+            settled = &mut waiting => return Ok(settled?),
             () = tokio::time::sleep(Duration::from_millis(200)) => {}
         }
     }
@@ -867,8 +870,7 @@ async fn demo_values_arrived(
     entries: &[SignedEntry],
     progress: &ProgressBar,
 ) -> Result<bool> {
-    node.content().rescan(doc.id()).await?;
-    node.content().downloads().settled().await;
+    node.content().settled(doc.id()).await?;
     for entry in entries {
         let key = String::from_utf8_lossy(entry.key());
         let Some((name, i)) = key.split_once('/') else {

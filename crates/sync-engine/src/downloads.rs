@@ -182,7 +182,8 @@ impl Downloads {
     }
 
     /// Waits until every wanted hash is complete or has failed with each of its providers at
-    /// least once; returns the status then.
+    /// least once; returns the status then. Wants still on their way (events of a session that
+    /// just ended) are not waited for: [`crate::ContentEngine::settled`] waits for those too.
     pub async fn settled(&self) -> DownloadStatus {
         let mut events = self.subscribe();
         loop {

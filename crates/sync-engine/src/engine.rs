@@ -151,6 +151,17 @@ impl ContentEngine {
         }
     }
 
+    /// Waits until the content `namespace` wants has arrived or has failed with every known
+    /// provider once. Rescans the document first: entries a session just stored may still be
+    /// on their way to the queue as events.
+    pub async fn settled(
+        &self,
+        namespace: NamespaceId,
+    ) -> Result<crate::DownloadStatus, sync_actor::ActorError> {
+        self.rescan(namespace).await?;
+        Ok(self.inner.downloads.settled().await)
+    }
+
     /// Stops watching documents and downloading; returns once no transfer writes to the
     /// content store any more.
     pub async fn stop(&self) {

@@ -257,7 +257,7 @@ async fn a_policy_change_brings_in_what_was_skipped() {
     within("sync", bdoc.sync_with(alice.addr())).await.unwrap();
     let kept = bdoc.get_entry("keep/a").await.unwrap().unwrap();
     assert_eq!(&read_when_ready(&bdoc, &kept).await[..], b"wanted");
-    bob.content().downloads().settled().await;
+    bob.content().settled(bdoc.id()).await.unwrap();
     let skipped = bdoc.get_entry("skip/b").await.unwrap().unwrap();
     assert_eq!(
         bdoc.content_status(&skipped).await.unwrap(),
@@ -307,7 +307,7 @@ async fn pending_downloads_resume_after_a_restart() {
         .await
         .unwrap();
     let entry = bdoc.get_entry("later").await.unwrap().unwrap();
-    bob.content().downloads().settled().await;
+    bob.content().settled(bdoc.id()).await.unwrap();
     assert_eq!(
         bdoc.content_status(&entry).await.unwrap(),
         ContentStatus::Missing
