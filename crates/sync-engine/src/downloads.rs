@@ -9,21 +9,18 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::{Arc, Mutex};
-
-use iroh::endpoint::Connection;
 use iroh::{Endpoint, EndpointId};
-use iroh_blobs::api::remote::GetProgressItem;
-use n0_future::StreamExt as _;
 use sync_core::{ContentHash, NamespaceId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::content::{ContentStore, to_blobs};
+use crate::content::ContentStore;
 use crate::error::DownloadError;
+use crate::transfer::{Connections, Transfer};
 
 /// Limits and timing of downloads.
 #[derive(Debug, Clone)]
@@ -233,7 +230,15 @@ struct Wanted {
     running: bool,
 }
 
-type Attempt = (ContentHash, EndpointId, Result<(), DownloadError>);
+/// The outcome of one transfer: its provider, and each value it asked for.
+type Attempt = (EndpointId, Vec<(ContentHash, Result<(), DownloadError>)>);
+
+/// Values at most this long go to one provider many at a time, in one request.
+const BATCH_MAX_LEN: u64 = 64 * 1024;
+/// The most values in one request.
+const BATCH_SIZE: usize = 64;
+/// How far down the ready queue a request looks for more values of its provider.
+const BATCH_SCAN: usize = 256;
 
 struct Queue {
     content: ContentStore,
@@ -439,23 +444,63 @@ impl Queue {
             return;
         };
         let peer = provider.peer;
-        tracing::trace!(%hash, %peer, "content download starts");
         wanted.running = true;
+        let len = wanted.len;
+        let batch = self.batch_with(peer, (hash, len), now);
+        tracing::trace!(%hash, %peer, values = batch.len(), "content download starts");
         *self.per_peer.entry(peer).or_default() += 1;
         let transfer = Transfer {
             endpoint: self.endpoint.clone(),
             connections: self.connections.clone(),
             content: self.content.clone(),
-            hash,
+            batch,
             peer,
-            max_len: wanted.len,
             stall: self.options.stall_timeout,
         };
         self.running
-            .spawn(async move { (hash, peer, transfer.run().await) });
+            .spawn(async move { (peer, transfer.run().await) });
     }
 
-    fn finished(&mut self, (hash, peer, result): Attempt) {
+    /// `first` and, if it is small, more small values that `peer` may be asked for now, taken
+    /// from the front of the ready queue: small values go many to a request.
+    fn batch_with(
+        &mut self,
+        peer: EndpointId,
+        first: (ContentHash, u64),
+        now: Instant,
+    ) -> Vec<(ContentHash, u64)> {
+        let mut batch = vec![first];
+        if first.1 > BATCH_MAX_LEN {
+            return batch;
+        }
+        let mut passed = Vec::new();
+        for _ in 0..BATCH_SCAN {
+            if batch.len() >= BATCH_SIZE {
+                break;
+            }
+            let Some(next) = self.ready.pop_front() else {
+                break;
+            };
+            let Some(wanted) = self.wanted.get_mut(&next) else {
+                continue;
+            };
+            let due = |p: &Provider| p.peer == peer && p.next_try <= now;
+            if wanted.running {
+                continue;
+            } else if wanted.len <= BATCH_MAX_LEN && wanted.providers.iter().any(due) {
+                wanted.running = true;
+                batch.push((next, wanted.len));
+            } else {
+                passed.push(next);
+            }
+        }
+        for hash in passed.into_iter().rev() {
+            self.ready.push_front(hash);
+        }
+        batch
+    }
+
+    fn finished(&mut self, (peer, results): Attempt) {
         if let Some(count) = self.per_peer.get_mut(&peer) {
             *count = count.saturating_sub(1);
         }
@@ -467,6 +512,12 @@ impl Queue {
                 break;
             }
         }
+        for (hash, result) in results {
+            self.settle(hash, peer, result);
+        }
+    }
+
+    fn settle(&mut self, hash: ContentHash, peer: EndpointId, result: Result<(), DownloadError>) {
         match result {
             Ok(()) => {
                 self.status.completed += 1;
@@ -536,86 +587,5 @@ async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// The open connections to providers, shared by the transfers to each.
-type Connections = Arc<Mutex<HashMap<EndpointId, Connection>>>;
-
-/// One attempt to fetch one hash from one peer.
-struct Transfer {
-    endpoint: Endpoint,
-    connections: Connections,
-    content: ContentStore,
-    hash: ContentHash,
-    peer: EndpointId,
-    max_len: u64,
-    stall: Duration,
-}
-
-impl Transfer {
-    async fn run(self) -> Result<(), DownloadError> {
-        let result = self.fetch().await;
-        if result.is_err()
-            && let Ok(mut open) = self.connections.lock()
-        {
-            open.remove(&self.peer);
-        }
-        result
-    }
-
-    /// A connection to the peer: the open one if there is one, else a new one.
-    async fn connect(&self) -> Result<Connection, DownloadError> {
-        let open = self
-            .connections
-            .lock()
-            .ok()
-            .and_then(|c| c.get(&self.peer).cloned());
-        if let Some(conn) = open.filter(|c| c.close_reason().is_none()) {
-            return Ok(conn);
-        }
-        let dial = self.endpoint.connect(self.peer, iroh_blobs::ALPN);
-        let conn = tokio::time::timeout(self.stall, dial)
-            .await
-            .map_err(|_| DownloadError::Stalled(self.stall))?
-            .map_err(|e| DownloadError::Transfer(format!("connecting: {e}")))?;
-        if let Ok(mut open) = self.connections.lock() {
-            open.insert(self.peer, conn.clone());
-        }
-        Ok(conn)
-    }
-
-    async fn fetch(&self) -> Result<(), DownloadError> {
-        let conn = self.connect().await?;
-        let request = self
-            .content
-            .blobs()
-            .remote()
-            .fetch(conn, to_blobs(self.hash));
-        let mut items = std::pin::pin!(request.stream());
-        // Bao groups are 16 KiB: a provider may send up to one group past the entry's length
-        // before the verified size tells the truth.
-        let limit = self.max_len.saturating_add(16 * 1024);
-        loop {
-            let item = tokio::time::timeout(self.stall, items.next())
-                .await
-                .map_err(|_| DownloadError::Stalled(self.stall))?;
-            match item {
-                Some(GetProgressItem::Progress(bytes)) if bytes > limit => {
-                    return Err(DownloadError::TooLong { limit });
-                }
-                Some(GetProgressItem::Progress(_)) => {}
-                Some(GetProgressItem::Done(_)) => break,
-                Some(GetProgressItem::Error(e)) => {
-                    return Err(DownloadError::Transfer(e.to_string()));
-                }
-                None => return Err(DownloadError::Transfer("the transfer ended early".into())),
-            }
-        }
-        match self.content.status(self.hash).await {
-            Ok(sync_core::ContentStatus::Complete) => Ok(()),
-            Ok(_) => Err(DownloadError::Transfer("incomplete after transfer".into())),
-            Err(e) => Err(DownloadError::Transfer(e.to_string())),
-        }
     }
 }

@@ -16,6 +16,7 @@ mod downloads;
 mod engine;
 mod error;
 mod gc;
+mod transfer;
 
 pub use content::{BLOBS_DIR, ContentStore, Imported};
 pub use downloads::{ContentEvent, DownloadOptions, DownloadStatus, Downloads};
