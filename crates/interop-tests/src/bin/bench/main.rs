@@ -9,6 +9,7 @@
 //! bench --profile <n> <d | bootstrap> <runs> --cache <dir>         (one in-memory case)
 //! bench --child bootstrap <ours|theirs> <n> <source store> <work dir>   (internal)
 //! bench --child loopback <ours|theirs> <store a> <store b> <expected>   (internal)
+//! bench --child content <import|floor> <file> <node dir | copy>          (internal)
 //! ```
 //!
 //! Entries are generated deterministically, signed once and cached in `<cache>`; both
@@ -17,6 +18,7 @@
 //! runs spread by more than 20% of the median is flagged as noisy. Peak memory of a bootstrap
 //! is measured in a child process of its own (VmHWM of /proc/self/status).
 
+mod content;
 mod data;
 mod fingerprint;
 mod local;
@@ -64,6 +66,8 @@ pub(crate) struct Plan {
     pub(crate) loopback_d: u64,
     /// After this much time spent on one case, no further repetitions are started.
     pub(crate) case_budget: Duration,
+    /// Sizes of the content workloads (values over loopback, small writes, a large import).
+    pub(crate) content: content::ContentPlan,
 }
 
 impl Plan {
@@ -81,6 +85,7 @@ impl Plan {
             loopback_n: 100_000,
             loopback_d: 1_000,
             case_budget: Duration::from_secs(120),
+            content: content::ContentPlan::full(),
         }
     }
 
@@ -98,6 +103,7 @@ impl Plan {
             loopback_n: 2_000,
             loopback_d: 200,
             case_budget: Duration::from_secs(10),
+            content: content::ContentPlan::quick(),
         }
     }
 
@@ -138,6 +144,9 @@ fn run() -> Result<()> {
     if args.first().map(String::as_str) == Some("--child") {
         if args.get(1).map(String::as_str) == Some("loopback") {
             return loopback::child_main(&args[2..]);
+        }
+        if args.get(1).map(String::as_str) == Some("content") {
+            return content::child_main(&args[2..]);
         }
         return sync::child_main(&args[1..]);
     }
@@ -230,6 +239,9 @@ fn run() -> Result<()> {
     }
     if wanted("loopback") {
         loopback::loopback(&ctx, &entries, &mut report)?;
+    }
+    if wanted("content") {
+        content::content(&ctx, &mut report)?;
     }
     drop(entries);
 
