@@ -250,7 +250,7 @@ impl Doc {
     pub async fn set_download_policy(&self, policy: DownloadPolicy) -> Result<(), Error> {
         let handle = &self.node.inner.handle;
         handle.set_download_policy(self.id(), policy).await?;
-        Ok(self.node.inner.engine.rescan(self.id()).await?)
+        Ok(self.node.inner.engine.policy_changed(self.id()).await?)
     }
 
     async fn with_content(&self, entry: SignedEntry) -> Result<EntryContent, Error> {

@@ -122,11 +122,10 @@ impl ContentEngine {
     }
 
     /// Wants, under the current download policy, the content of every stored entry of
-    /// `namespace` that is not complete here, from the document's useful peers.
+    /// `namespace` that is not complete here, from the document's useful peers. What is
+    /// wanted already keeps its providers and their backoff.
     pub async fn rescan(&self, namespace: NamespaceId) -> Result<(), sync_actor::ActorError> {
         let handle = &self.inner.handle;
-        let downloads = &self.inner.downloads;
-        downloads.forget(namespace);
         let policy = handle.download_policy(namespace).await?;
         let peers: Vec<EndpointId> = handle
             .useful_peers(namespace)
@@ -170,6 +169,16 @@ impl ContentEngine {
             watched.values().for_each(JoinHandle::abort);
         }
         self.inner.downloads.stop().await;
+    }
+
+    /// Applies a changed download policy of `namespace`: what it no longer selects stops being
+    /// wanted (unless another document wants it), what it selects now is wanted.
+    pub async fn policy_changed(
+        &self,
+        namespace: NamespaceId,
+    ) -> Result<(), sync_actor::ActorError> {
+        self.inner.downloads.forget(namespace);
+        self.rescan(namespace).await
     }
 
     /// Tells the engine that a session it did not see (one this node dialed) finished.
