@@ -296,21 +296,7 @@ impl Doc {
     /// Syncs this document with `peer` now, as the dialing side; the content the peer holds
     /// and the download policy wants is fetched afterwards.
     pub async fn sync_with(&self, peer: EndpointAddr) -> Result<SyncFinished, Error> {
-        let peer_id = peer.id;
-        let engine = &self.node.inner.engine;
-        engine.add_address(peer.clone());
-        let finished = self
-            .node
-            .inner
-            .protocol
-            .connect_and_sync(self.id(), peer)
-            .await
-            .map_err(|e| Error::Sync {
-                peer: peer_id.to_string(),
-                message: e.to_string(),
-            })?;
-        engine.synced(&finished);
-        Ok(finished)
+        self.node.sync_once(self.id(), peer).await
     }
 
     /// Keeps syncing with `peers`: every `period`, and soon after each local write. Stops
@@ -337,10 +323,7 @@ impl Doc {
                 }
                 for peer in &peers {
                     // A failed round is retried at the next tick.
-                    node.inner.engine.add_address(peer.clone());
-                    if let Ok(done) = node.inner.protocol.connect_and_sync(id, peer.clone()).await {
-                        node.inner.engine.synced(&done);
-                    }
+                    let _ = node.sync_once(id, peer.clone()).await;
                 }
             }
         }))

@@ -287,9 +287,6 @@ impl Node {
         ticket: &DocTicket,
     ) -> Result<(Doc, Vec<sync_net::SyncFinished>), Error> {
         let doc = self.import_doc(ticket.capability.clone()).await?;
-        for peer in &ticket.nodes {
-            self.inner.engine.add_address(peer.clone());
-        }
         let mut finished = Vec::new();
         let mut last_error = None;
         for peer in &ticket.nodes {
@@ -302,6 +299,28 @@ impl Node {
             (true, Some(e)) => Err(e),
             _ => Ok((doc, finished)),
         }
+    }
+
+    /// One session for `namespace` with `peer`, dialed by us; the engine learns the peer's
+    /// address and, afterwards, that the peer may provide the document's content.
+    pub(crate) async fn sync_once(
+        &self,
+        namespace: NamespaceId,
+        peer: EndpointAddr,
+    ) -> Result<sync_net::SyncFinished, Error> {
+        let peer_id = peer.id;
+        self.inner.engine.add_address(peer.clone());
+        let finished = self
+            .inner
+            .protocol
+            .connect_and_sync(namespace, peer)
+            .await
+            .map_err(|e| Error::Sync {
+                peer: peer_id.to_string(),
+                message: e.to_string(),
+            })?;
+        self.inner.engine.synced(&finished);
+        Ok(finished)
     }
 
     /// Opens a known document for sync.

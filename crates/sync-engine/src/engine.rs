@@ -28,12 +28,19 @@ struct Inner {
     reports: JoinHandle<()>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    /// Ends the tasks that feed the queue.
+    fn abort_tasks(&self) {
         self.reports.abort();
         if let Ok(watched) = self.watched.lock() {
             watched.values().for_each(JoinHandle::abort);
         }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.abort_tasks();
     }
 }
 
@@ -164,10 +171,7 @@ impl ContentEngine {
     /// Stops watching documents and downloading; returns once no transfer writes to the
     /// content store any more.
     pub async fn stop(&self) {
-        self.inner.reports.abort();
-        if let Ok(watched) = self.inner.watched.lock() {
-            watched.values().for_each(JoinHandle::abort);
-        }
+        self.inner.abort_tasks();
         self.inner.downloads.stop().await;
     }
 
